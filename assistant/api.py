@@ -1,0 +1,198 @@
+"""The Python API. The CLI and the web app are thin layers over these few calls:
+
+    from assistant import Assistant, ingest
+    ingest(["docs/"], index_dir="index/default")
+    answer = Assistant.open("index/default").ask("Who condemned the PKK?", k=3)
+    answer.to_dict()  # the JSON contract
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from . import store
+from .chunking import ChunkerSettings, chunk_document, embedding_text
+from .citations import best_sentence, content_words, sentences_of, source_for
+from .embedding import Embedder, get_embedder
+from .errors import (
+    DocumentError,
+    EmptyQuestionError,
+    IndexMissingError,
+    InvalidArgumentError,
+    NoDocumentsError,
+    QuestionTooLongError,
+)
+from .ingest import find_files, read_document
+from .retrieval import Retriever, RetrievalSettings
+from .schema import Answer, Passage
+
+MAX_QUESTION_CHARS = 20_000
+MAX_K = 50
+HIGHLIGHT_OVERLAP_WEIGHT = 0.1
+PACKAGE_DIR = Path(__file__).resolve().parent
+DEFAULT_CORPUS = PACKAGE_DIR / "corpus"
+
+
+def default_index_dir() -> Path:
+    """$ASSISTANT_INDEX, else index/default in the project checkout, else in the working directory."""
+    if os.environ.get("ASSISTANT_INDEX"):
+        return Path(os.environ["ASSISTANT_INDEX"])
+    checkout = PACKAGE_DIR.parent
+    root = checkout if (checkout / "pyproject.toml").is_file() else Path.cwd()
+    return root / "index" / "default"
+
+
+def model_settings(embedder: Embedder) -> dict:
+    return {"name": embedder.name, "dimension": embedder.dimension, "window": embedder.window}
+
+
+@dataclass
+class IngestReport:
+    index_dir: Path
+    documents: int = 0
+    chunks: int = 0
+    tokens: int = 0
+    failures: list[DocumentError] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+def ingest(
+    paths: Iterable[str | Path],
+    index_dir: str | Path | None = None,
+    *,
+    skip_bad: bool = False,
+    embedder: Embedder | None = None,
+    chunker: ChunkerSettings | None = None,
+    retrieval: RetrievalSettings | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> IngestReport:
+    """(Re)builds the index from `paths`. Any unreadable file stops the build, leaving the old
+    index untouched, unless `skip_bad` is set; then the rest is indexed and failures reported."""
+    paths = list(paths)
+    index_dir = Path(index_dir) if index_dir else default_index_dir()
+    report = IngestReport(index_dir)
+    files, report.notes = find_files(paths)
+    documents = []
+    for path, doc_id in files:
+        try:
+            documents.append(read_document(path, doc_id))
+        except DocumentError as exc:
+            report.failures.append(exc)
+    if report.failures and not skip_bad:
+        return report
+    if not documents:
+        raise NoDocumentsError("None of the files could be read: nothing was indexed.")
+
+    embedder = embedder or get_embedder()
+    chunker = chunker or ChunkerSettings(window=embedder.window)
+    retrieval = retrieval or RetrievalSettings()
+    chunks = []
+    for doc in documents:
+        chunks.extend(chunk_document(doc, embedder.count_tokens, chunker, first_id=len(chunks)))
+    if progress:
+        progress(f"embedding {len(chunks)} chunks from {len(documents)} documents")
+    titles = {d.doc_id: d.title for d in documents}
+    vectors = embedder.encode([embedding_text(titles[c.doc_id], c.text, chunker) for c in chunks])
+    store.save(
+        index_dir,
+        documents=documents,
+        chunks=chunks,
+        vectors=vectors,
+        model=model_settings(embedder),
+        chunker=chunker.to_dict(),
+        retrieval=retrieval.to_dict(),
+    )
+    report.documents, report.chunks = len(documents), len(chunks)
+    report.tokens = sum(c.n_tokens for c in chunks)
+    return report
+
+
+def ensure_default_index(index_dir: Path | None = None, log: Callable[[str], None] | None = None) -> bool:
+    """Builds the default index from the bundled article when it is missing or its article
+    changed. Never touches an index that holds other documents. True when it (re)built."""
+    index_dir = Path(index_dir) if index_dir else default_index_dir()
+    files, _ = find_files([DEFAULT_CORPUS])
+    try:
+        manifest = store.read_manifest(index_dir)
+    except IndexMissingError:
+        manifest = None
+    if manifest is not None:
+        indexed = {d["path"]: d["sha256"] for d in manifest.get("documents", [])}
+        current = {read_document(p, i).path: read_document(p, i).sha256 for p, i in files}
+        if not set(indexed) <= set(current) or indexed == current:
+            return False  # fresh, or the user's own documents: leave it alone
+    (log or _stderr)(f"Indexing the bundled article into {index_dir} ...")
+    ingest([DEFAULT_CORPUS], index_dir)
+    return True
+
+
+def _stderr(message: str) -> None:
+    print(message, file=sys.stderr)
+
+
+class Assistant:
+    """Answers questions from one index with cited, highlighted passages."""
+
+    def __init__(self, index: store.Index, embedder: Embedder) -> None:
+        self.index = index
+        self.embedder = embedder
+        self.retriever = Retriever(index)
+
+    @classmethod
+    def open(cls, index_dir: str | Path | None = None, embedder: Embedder | None = None) -> Assistant:
+        index_dir = Path(index_dir) if index_dir else default_index_dir()
+        embedder = embedder or get_embedder()
+        chunker = ChunkerSettings(window=embedder.window).to_dict()
+        index = store.load(index_dir, model=model_settings(embedder), chunker=chunker)
+        return cls(index, embedder)
+
+    def ask(self, question: str, k: int = 3) -> Answer:
+        question = self._validate(question, k)
+        query = self._embed_question(question)
+        hits = self.retriever.search(query, k)
+        if not self.retriever.answerable(hits):
+            return Answer(question=question, answerable=False, passages=())
+        spans = [sentences_of(h.chunk.text) for h in hits]
+        sentence_texts = [h.chunk.text[s:e] for h, ss in zip(hits, spans) for s, e in ss]
+        similarities = self.embedder.encode(sentence_texts) @ query
+        words = content_words(question)
+        passages, offset = [], 0
+        for rank, (hit, ss) in enumerate(zip(hits, spans), 1):
+            sims = similarities[offset : offset + len(ss)]
+            offset += len(ss)
+            doc = self.index.documents[hit.chunk.doc_id]
+            passages.append(
+                Passage(
+                    rank=rank,
+                    score=hit.score,
+                    text=hit.chunk.text,
+                    source=source_for(hit.chunk, doc),
+                    highlight=best_sentence(hit.chunk.text, ss, sims, words, HIGHLIGHT_OVERLAP_WEIGHT),
+                )
+            )
+        return Answer(question=question, answerable=True, passages=tuple(passages))
+
+    def _validate(self, question: str, k: int) -> str:
+        if not isinstance(question, str) or not question.strip():
+            raise EmptyQuestionError()
+        question = question.strip()
+        if len(question) > MAX_QUESTION_CHARS:
+            raise QuestionTooLongError(len(question), MAX_QUESTION_CHARS)
+        if not isinstance(k, int) or not 1 <= k <= MAX_K:
+            raise InvalidArgumentError(f"k must be a whole number from 1 to {MAX_K}, not {k!r}.")
+        return question
+
+    def _embed_question(self, question: str) -> np.ndarray:
+        """A question longer than the model window is embedded in windows and averaged."""
+        words = question.split()
+        size = 150  # words; comfortably under 256 tokens for ordinary text
+        windows = [" ".join(words[i : i + size]) for i in range(0, len(words), size)] or [question]
+        vectors = self.embedder.encode(windows)
+        mean = vectors.mean(axis=0)
+        return (mean / max(np.linalg.norm(mean), 1e-12)).astype(np.float32)

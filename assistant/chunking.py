@@ -1,0 +1,121 @@
+"""Sentence-aware, paragraph-respecting chunks that fit the model's window, with exact offsets.
+
+A paragraph that fits the window is one chunk. A longer one is cut between sentences (between
+words only for a sentence longer than the window), so nothing is ever truncated. A paragraph
+shorter than `min_tokens` (a title, a heading, a one-liner) joins the paragraph after it.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+
+from .schema import Chunk, Document
+from .sentences import sentence_spans
+
+CountTokens = Callable[[str], int]
+
+
+@dataclass(frozen=True)
+class ChunkerSettings:
+    name: str = "paragraph-sentence"
+    version: int = 1
+    window: int = 256  # the model's limit, [CLS] and [SEP] included
+    min_tokens: int = 24
+    title_prefix: bool = True  # the model sees "title: chunk text"; the chunk text stays exact
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def embedding_text(title: str, text: str, settings: ChunkerSettings) -> str:
+    """What the model encodes for a chunk: its text, led by the document title for context."""
+    if settings.title_prefix and title and not text.startswith(title):
+        return f"{title[:200]}: {text}"
+    return text
+
+
+def chunk_document(
+    doc: Document, count_tokens: CountTokens, settings: ChunkerSettings, first_id: int = 0
+) -> list[Chunk]:
+    def tokens(start: int, end: int) -> int:
+        return count_tokens(embedding_text(doc.title, doc.text[start:end], settings))
+
+    def fits(start: int, end: int) -> bool:
+        return tokens(start, end) <= settings.window
+
+    pieces: list[tuple[int, int, int]] = []  # (start, end, paragraph number)
+    for number, (start, end) in enumerate(doc.paragraphs, 1):
+        spans = [(start, end)] if fits(start, end) else _pack(doc.text, start, end, fits)
+        pieces.extend((s, e, number) for s, e in spans)
+
+    chunks: list[Chunk] = []
+    i = 0
+    while i < len(pieces):
+        start, end, number = pieces[i]
+        numbers = [number]
+        i += 1
+        while (
+            i < len(pieces)
+            and pieces[i][2] != numbers[-1]  # only whole short paragraphs are merged
+            and tokens(start, end) < settings.min_tokens
+            and fits(start, pieces[i][1])
+        ):
+            end = pieces[i][1]
+            numbers.append(pieces[i][2])
+            i += 1
+        chunks.append(
+            Chunk(
+                chunk_id=first_id + len(chunks),
+                doc_id=doc.doc_id,
+                text=doc.text[start:end],
+                start=start,
+                end=end,
+                paragraphs=tuple(numbers),
+                n_tokens=tokens(start, end),
+            )
+        )
+    return chunks
+
+
+def _pack(text: str, start: int, end: int, fits: Callable[[int, int], bool]) -> list[tuple[int, int]]:
+    """Greedily groups sentences (or, for an overlong sentence, words) into spans that fit."""
+    units: list[tuple[int, int]] = []
+    for s, e in sentence_spans(text, start, end):
+        if fits(s, e):
+            units.append((s, e))
+        else:
+            units.extend(_pack_words(text, s, e, fits))
+    spans: list[tuple[int, int]] = []
+    for s, e in units:
+        if spans and fits(spans[-1][0], e):
+            spans[-1] = (spans[-1][0], e)
+        else:
+            spans.append((s, e))
+    return spans
+
+
+def _pack_words(text: str, start: int, end: int, fits: Callable[[int, int], bool]) -> list[tuple[int, int]]:
+    spans: list[tuple[int, int]] = []
+    for word in re.finditer(r"\S+", text[start:end]):
+        s, e = start + word.start(), start + word.end()
+        if spans and fits(spans[-1][0], e):
+            spans[-1] = (spans[-1][0], e)
+        elif fits(s, e):
+            spans.append((s, e))
+        else:  # a single "word" longer than the window: cut it by characters
+            spans.extend(_pack_chars(s, e, fits))
+    return spans
+
+
+def _pack_chars(start: int, end: int, fits: Callable[[int, int], bool]) -> list[tuple[int, int]]:
+    spans = []
+    while start < end:
+        lo, hi = start + 1, end
+        while lo < hi:  # longest prefix that fits
+            mid = (lo + hi + 1) // 2
+            lo, hi = (mid, hi) if fits(start, mid) else (lo, mid - 1)
+        spans.append((start, lo))
+        start = lo
+    return spans

@@ -1,0 +1,64 @@
+"""Where a passage comes from, and which of its sentences best answers the question."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+
+from .schema import Chunk, Document, Highlight, Source
+from .sentences import sentence_spans
+
+_WORD = re.compile(r"[^\W_]+", re.UNICODE)
+_STOPWORDS = frozenset(
+    """a an and are as at be been by can could did do does for from had has have how i if in into
+    is it its me my of on or our so than that the their them then there these they this to was
+    we were what when where which who whom whose why will with would you your about after also
+    any between both during each many more most much other over same some such through under
+    until very tell know say said""".split()
+)
+
+
+def source_for(chunk: Chunk, doc: Document) -> Source:
+    return Source(
+        doc_id=doc.doc_id,
+        title=doc.title,
+        path=doc.path,
+        paragraphs=chunk.paragraphs,
+        start=chunk.start,
+        end=chunk.end,
+    )
+
+
+def content_words(text: str) -> set[str]:
+    """Lower-cased words minus stopwords, crudely stemmed so 'deaths' meets 'death'."""
+    return {_stem(w) for w in _WORD.findall(text.casefold()) if w not in _STOPWORDS}
+
+
+def _stem(word: str) -> str:
+    for suffix in ("ies", "es", "s", "ing", "ed"):
+        if len(word) > len(suffix) + 3 and word.endswith(suffix):
+            return word[: -len(suffix)]
+    return word
+
+
+def sentences_of(text: str) -> list[tuple[int, int]]:
+    return sentence_spans(text) or [(0, len(text))]
+
+
+def best_sentence(
+    text: str,
+    spans: list[tuple[int, int]],
+    similarities: np.ndarray,
+    question_words: set[str],
+    overlap_weight: float,
+) -> Highlight:
+    """The sentence with the highest model similarity plus a small word-overlap bonus."""
+    best, best_score = 0, -np.inf
+    for i, (s, e) in enumerate(spans):
+        overlap = len(question_words & content_words(text[s:e])) / max(1, len(question_words))
+        score = float(similarities[i]) + overlap_weight * overlap
+        if score > best_score:
+            best, best_score = i, score
+    s, e = spans[best]
+    return Highlight(start=s, end=e, text=text[s:e])

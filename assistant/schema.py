@@ -1,0 +1,86 @@
+"""The data that flows through the assistant, as frozen dataclasses with one JSON form each."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+
+
+@dataclass(frozen=True)
+class Document:
+    doc_id: str
+    title: str
+    path: str
+    text: str
+    sha256: str
+    paragraphs: tuple[tuple[int, int], ...]  # (start, end) of each paragraph in `text`
+
+
+@dataclass(frozen=True)
+class Chunk:
+    chunk_id: int
+    doc_id: str
+    text: str  # == document.text[start:end]
+    start: int
+    end: int
+    paragraphs: tuple[int, ...]  # 1-based paragraph numbers the chunk covers
+    n_tokens: int  # tokens the model sees for this chunk (title prefix included)
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), ensure_ascii=False)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> Chunk:
+        return cls(**{**d, "paragraphs": tuple(d["paragraphs"])})
+
+
+@dataclass(frozen=True)
+class Source:
+    doc_id: str
+    title: str
+    path: str
+    paragraphs: tuple[int, ...]
+    start: int  # offsets into the document text
+    end: int
+
+
+@dataclass(frozen=True)
+class Highlight:
+    start: int  # offsets into the passage text
+    end: int
+    text: str
+
+
+@dataclass(frozen=True)
+class Passage:
+    rank: int
+    score: float
+    text: str
+    source: Source
+    highlight: Highlight
+
+
+@dataclass(frozen=True)
+class Answer:
+    question: str
+    answerable: bool
+    passages: tuple[Passage, ...]
+
+    def to_dict(self) -> dict:
+        return {
+            "question": self.question,
+            "answerable": self.answerable,
+            "passages": [
+                {
+                    "rank": p.rank,
+                    "score": round(p.score, 4),
+                    "text": p.text,
+                    "source": {**asdict(p.source), "paragraphs": list(p.source.paragraphs)},
+                    "highlight": asdict(p.highlight),
+                }
+                for p in self.passages
+            ],
+        }
+
+    def to_json(self, indent: int | None = None) -> str:
+        return json.dumps(self.to_dict(), ensure_ascii=False, indent=indent)

@@ -1,0 +1,254 @@
+"""The index folder: a plain, versioned, inspectable directory.
+
+    manifest.json     format version, model, chunker and retrieval settings, documents, file hashes
+    vectors.faiss     the FAISS index (inner product over L2-normalised vectors = cosine)
+    chunks.jsonl      one chunk per line, in vector order
+    documents.jsonl   each document's extracted text and paragraph spans, for exact citations
+
+A write goes to a new sibling folder that is swapped in by rename, under a lock, so readers see
+either the old index or the new one, never a half-written one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import faiss
+import numpy as np
+
+from .errors import (
+    IndexCorruptError,
+    IndexIncompatibleError,
+    IndexLockedError,
+    IndexMissingError,
+)
+from .schema import Chunk, Document
+
+FORMAT = "citation-assistant-index"
+FORMAT_VERSION = 1
+DATA_FILES = ("vectors.faiss", "chunks.jsonl", "documents.jsonl")
+
+
+@dataclass(frozen=True)
+class Index:
+    path: Path
+    manifest: dict
+    chunks: tuple[Chunk, ...]
+    documents: dict[str, Document]
+    vectors: faiss.Index
+
+    @property
+    def settings(self) -> dict:
+        return self.manifest["retrieval"]
+
+
+def rebuild_hint(index_dir: Path) -> str:
+    return f"assistant ingest PATH... --index {index_dir}"
+
+
+def save(
+    index_dir: Path,
+    *,
+    documents: list[Document],
+    chunks: list[Chunk],
+    vectors: np.ndarray,
+    model: dict,
+    chunker: dict,
+    retrieval: dict,
+) -> None:
+    index_dir = Path(index_dir)
+    index_dir.parent.mkdir(parents=True, exist_ok=True)
+    with writer_lock(index_dir):
+        _remove_leftovers(index_dir)
+        new = Path(tempfile.mkdtemp(prefix=f".{index_dir.name}.new-", dir=index_dir.parent))
+        try:
+            flat = faiss.IndexFlatIP(vectors.shape[1])
+            flat.add(np.ascontiguousarray(vectors, dtype=np.float32))
+            faiss.write_index(flat, str(new / "vectors.faiss"))
+            _write_lines(new / "chunks.jsonl", (c.to_json() for c in chunks))
+            _write_lines(new / "documents.jsonl", (_document_json(d) for d in documents))
+            manifest = {
+                "format": FORMAT,
+                "format_version": FORMAT_VERSION,
+                "created_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+                "model": model,
+                "chunker": chunker,
+                "retrieval": retrieval,
+                "counts": {"documents": len(documents), "chunks": len(chunks)},
+                "documents": [_document_entry(d, chunks) for d in documents],
+                "files": {name: _file_entry(new / name) for name in DATA_FILES},
+            }
+            _write_lines(new / "manifest.json", [json.dumps(manifest, indent=2, ensure_ascii=False)])
+            _fsync_dir(new)
+            _swap_in(new, index_dir)
+        except BaseException:
+            shutil.rmtree(new, ignore_errors=True)
+            raise
+
+
+def load(index_dir: Path, *, model: dict, chunker: dict) -> Index:
+    """Loads and checks an index; refuses one built with another format, model or chunker."""
+    index_dir = Path(index_dir)
+    _recover_interrupted_swap(index_dir)
+    manifest = read_manifest(index_dir)
+    hint = rebuild_hint(index_dir)
+
+    def refuse(reason: str) -> IndexIncompatibleError:
+        return IndexIncompatibleError(str(index_dir), reason, hint)
+
+    if manifest.get("format") != FORMAT:
+        raise refuse("it is not an index made by this assistant")
+    if manifest.get("format_version") != FORMAT_VERSION:
+        raise refuse(
+            f"it has format version {manifest.get('format_version')}, "
+            f"this assistant reads version {FORMAT_VERSION}"
+        )
+    if manifest.get("model") != model:
+        raise refuse(f"it was built with model {manifest.get('model')}, not {model}")
+    if manifest.get("chunker") != chunker:
+        raise refuse(f"it was built with chunker settings {manifest.get('chunker')}, not {chunker}")
+
+    for name in DATA_FILES:
+        expected = manifest.get("files", {}).get(name)
+        if not (index_dir / name).is_file():
+            raise IndexCorruptError(str(index_dir), f"{name} is missing", hint)
+        if expected != _file_entry(index_dir / name):
+            raise IndexCorruptError(str(index_dir), f"{name} does not match its manifest hash", hint)
+    try:
+        chunks = tuple(Chunk.from_dict(json.loads(line)) for line in _lines(index_dir / "chunks.jsonl"))
+        documents = {
+            d.doc_id: d for d in (_document_from_json(line) for line in _lines(index_dir / "documents.jsonl"))
+        }
+        vectors = faiss.read_index(str(index_dir / "vectors.faiss"), faiss.IO_FLAG_MMAP)
+    except (ValueError, KeyError, TypeError, RuntimeError) as exc:
+        raise IndexCorruptError(str(index_dir), f"cannot parse it: {exc}", hint) from None
+    if vectors.ntotal != len(chunks) or len(chunks) != manifest["counts"]["chunks"]:
+        raise IndexCorruptError(str(index_dir), "vector and chunk counts differ", hint)
+    if vectors.d != model["dimension"]:
+        raise refuse(f"its vectors have {vectors.d} dimensions, the model makes {model['dimension']}")
+    return Index(index_dir, manifest, chunks, documents, vectors)
+
+
+def read_manifest(index_dir: Path) -> dict:
+    path = Path(index_dir) / "manifest.json"
+    if not path.is_file():
+        raise IndexMissingError(str(index_dir))
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (ValueError, OSError) as exc:
+        raise IndexCorruptError(str(index_dir), f"manifest.json is unreadable: {exc}", rebuild_hint(index_dir)) from None
+
+
+@contextlib.contextmanager
+def writer_lock(index_dir: Path) -> Iterator[None]:
+    import fcntl
+
+    lock_path = index_dir.parent / f".{index_dir.name}.lock"
+    with open(lock_path, "w") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise IndexLockedError(str(index_dir)) from None
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _swap_in(new: Path, index_dir: Path) -> None:
+    if index_dir.exists():
+        old = index_dir.parent / f".{index_dir.name}.old-{os.getpid()}-{time.time_ns()}"
+        os.rename(index_dir, old)
+        os.rename(new, index_dir)  # a crash between the renames is undone by _recover_interrupted_swap
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        os.rename(new, index_dir)
+    _fsync_dir(index_dir.parent)
+
+
+def _recover_interrupted_swap(index_dir: Path) -> None:
+    if index_dir.exists():
+        return
+    olds = sorted(index_dir.parent.glob(f".{index_dir.name}.old-*"))
+    if olds and (olds[-1] / "manifest.json").is_file():
+        with contextlib.suppress(OSError):
+            os.rename(olds[-1], index_dir)
+
+
+def _remove_leftovers(index_dir: Path) -> None:
+    """New folders of interrupted writes, old ones of finished swaps (we hold the lock)."""
+    _recover_interrupted_swap(index_dir)
+    for pattern in (f".{index_dir.name}.new-*", f".{index_dir.name}.old-*"):
+        for leftover in index_dir.parent.glob(pattern):
+            shutil.rmtree(leftover, ignore_errors=True)
+
+
+def _document_json(doc: Document) -> str:
+    return json.dumps(
+        {
+            "doc_id": doc.doc_id,
+            "title": doc.title,
+            "path": doc.path,
+            "sha256": doc.sha256,
+            "paragraphs": doc.paragraphs,
+            "text": doc.text,
+        },
+        ensure_ascii=False,
+    )
+
+
+def _document_from_json(line: str) -> Document:
+    d = json.loads(line)
+    return Document(**{**d, "paragraphs": tuple(tuple(p) for p in d["paragraphs"])})
+
+
+def _document_entry(doc: Document, chunks: list[Chunk]) -> dict:
+    return {
+        "doc_id": doc.doc_id,
+        "title": doc.title,
+        "path": doc.path,
+        "sha256": doc.sha256,
+        "chars": len(doc.text),
+        "paragraphs": len(doc.paragraphs),
+        "chunks": sum(1 for c in chunks if c.doc_id == doc.doc_id),
+    }
+
+
+def _file_entry(path: Path) -> dict:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return {"bytes": path.stat().st_size, "sha256": digest.hexdigest()}
+
+
+def _write_lines(path: Path, lines) -> None:
+    with open(path, "w", encoding="utf-8") as handle:
+        for line in lines:
+            handle.write(line + "\n")
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
+def _lines(path: Path) -> Iterator[str]:
+    with open(path, encoding="utf-8") as handle:
+        for line in handle:
+            if line.strip():
+                yield line
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
