@@ -29,6 +29,7 @@ from .errors import (
     QuestionTooLongError,
 )
 from .ingest import find_files, read_document
+from .lexical import LexicalIndex, LexicalSettings
 from .retrieval import Retriever, RetrievalSettings
 from .schema import Answer, Passage
 
@@ -98,12 +99,14 @@ def ingest(
     if progress:
         progress(f"embedding {len(chunks)} chunks from {len(documents)} documents")
     titles = {d.doc_id: d.title for d in documents}
-    vectors = embedder.encode([embedding_text(titles[c.doc_id], c.text, chunker) for c in chunks])
+    texts = [embedding_text(titles[c.doc_id], c.text, chunker) for c in chunks]
+    vectors = embedder.encode(texts)
     store.save(
         index_dir,
         documents=documents,
         chunks=chunks,
         vectors=vectors,
+        lexical=LexicalIndex.build(texts, LexicalSettings()),
         model=model_settings(embedder),
         chunker=chunker.to_dict(),
         retrieval=retrieval.to_dict(),
@@ -149,13 +152,15 @@ class Assistant:
         index_dir = Path(index_dir) if index_dir else default_index_dir()
         embedder = embedder or get_embedder()
         chunker = ChunkerSettings(window=embedder.window).to_dict()
-        index = store.load(index_dir, model=model_settings(embedder), chunker=chunker)
+        index = store.load(
+            index_dir, model=model_settings(embedder), chunker=chunker, lexical=LexicalSettings()
+        )
         return cls(index, embedder)
 
     def ask(self, question: str, k: int = 3) -> Answer:
         question = self._validate(question, k)
         query = self._embed_question(question)
-        hits = self.retriever.search(query, k)
+        hits = self.retriever.search(question, query, k)
         if not self.retriever.answerable(hits):
             return Answer(question=question, answerable=False, passages=())
         spans = [sentences_of(h.chunk.text) for h in hits]

@@ -6,19 +6,11 @@ import re
 
 import numpy as np
 
+from .lexical import STOPWORDS
 from .schema import Chunk, Document, Highlight, Source
 from .sentences import sentence_spans
 
 _WORD = re.compile(r"[^\W_]+", re.UNICODE)
-_STOPWORDS = frozenset(
-    """a an and are as at be been by can could did do does for from had has have how i if in into
-    is it its me my of on or our so than that the their them then there these they this to was
-    we were what when where which who whom whose why will with would you your about after also
-    any between both during each many more most much other over same some such through under
-    until very tell know say said""".split()
-)
-
-
 def source_for(chunk: Chunk, doc: Document) -> Source:
     return Source(
         doc_id=doc.doc_id,
@@ -32,7 +24,7 @@ def source_for(chunk: Chunk, doc: Document) -> Source:
 
 def content_words(text: str) -> set[str]:
     """Lower-cased words minus stopwords, crudely stemmed so 'deaths' meets 'death'."""
-    return {_stem(w) for w in _WORD.findall(text.casefold()) if w not in _STOPWORDS}
+    return {_stem(w) for w in _WORD.findall(text.casefold()) if w not in STOPWORDS}
 
 
 def _stem(word: str) -> str:

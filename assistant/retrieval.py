@@ -15,7 +15,9 @@ from .store import Index
 class RetrievalSettings:
     """Stored in the index manifest, so every query uses the values the index was built with."""
 
-    min_score: float = 0.35  # cosine below which the best passage is not an answer
+    lexical_weight: float = 0.5  # score = cosine + lexical_weight * normalised BM25
+    min_score: float = 0.35  # fused score below which the best passage is not an answer
+    depth: int = 100  # candidates taken from each of the dense and lexical rankings
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -28,7 +30,9 @@ class RetrievalSettings:
 @dataclass(frozen=True)
 class Hit:
     chunk: Chunk
-    score: float
+    score: float  # dense + lexical_weight * lexical
+    dense: float
+    lexical: float
 
 
 def text_key(text: str) -> str:
@@ -44,22 +48,34 @@ class Retriever:
         self._keys = keys
         self._repeats = len(keys) - len(set(keys))
 
-    def search(self, query: np.ndarray, k: int) -> list[Hit]:
-        """The k best distinct chunks for a normalised query vector, best first."""
+    def search(self, question: str, query: np.ndarray, k: int) -> list[Hit]:
+        """The k best distinct chunks, best first, by fused dense and lexical score."""
         total = self.index.vectors.ntotal
-        fetch = min(total, k + self._repeats)
-        if fetch == 0:
+        depth = min(total, max(self.settings.depth, k + self._repeats))
+        if depth == 0:
             return []
-        scores, ids = self.index.vectors.search(query.reshape(1, -1).astype(np.float32), fetch)
+        dense_scores, dense_ids = self.index.vectors.search(query.reshape(1, -1), depth)
+        dense = {int(i): float(s) for s, i in zip(dense_scores[0], dense_ids[0]) if i >= 0}
+        lexical = self.index.lexical.scores(question)
+        lexical_ids = np.argpartition(-lexical, depth - 1)[:depth] if depth < total else range(total)
+        for i in lexical_ids:
+            if int(i) not in dense and lexical[i] > 0:
+                dense[int(i)] = float(self.index.vectors.reconstruct(int(i)) @ query)
+        weight = self.settings.lexical_weight
+        ranked = sorted(
+            (Hit(self.index.chunks[i], d + weight * float(lexical[i]), d, float(lexical[i]))
+             for i, d in dense.items()),
+            key=lambda h: (-h.score, h.chunk.chunk_id),
+        )
         hits: list[Hit] = []
         seen: set[str] = set()
-        for score, i in zip(scores[0], ids[0]):
-            if i < 0 or self._keys[i] in seen:
-                continue
-            seen.add(self._keys[i])
-            hits.append(Hit(self.index.chunks[i], float(score)))
-            if len(hits) == k:
-                break
+        for hit in ranked:
+            key = self._keys[hit.chunk.chunk_id]
+            if key not in seen:
+                seen.add(key)
+                hits.append(hit)
+                if len(hits) == k:
+                    break
         return hits
 
     def answerable(self, hits: list[Hit]) -> bool:

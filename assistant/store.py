@@ -2,6 +2,7 @@
 
     manifest.json     format version, model, chunker and retrieval settings, documents, file hashes
     vectors.faiss     the FAISS index (inner product over L2-normalised vectors = cosine)
+    bm25/             the lexical index (bm25s) over the same texts
     chunks.jsonl      one chunk per line, in vector order
     documents.jsonl   each document's extracted text and paragraph spans, for exact citations
 
@@ -31,11 +32,11 @@ from .errors import (
     IndexLockedError,
     IndexMissingError,
 )
+from .lexical import LexicalIndex, LexicalSettings
 from .schema import Chunk, Document
 
 FORMAT = "citation-assistant-index"
 FORMAT_VERSION = 1
-DATA_FILES = ("vectors.faiss", "chunks.jsonl", "documents.jsonl")
 
 
 @dataclass(frozen=True)
@@ -45,6 +46,7 @@ class Index:
     chunks: tuple[Chunk, ...]
     documents: dict[str, Document]
     vectors: faiss.Index
+    lexical: LexicalIndex
 
     @property
     def settings(self) -> dict:
@@ -61,6 +63,7 @@ def save(
     documents: list[Document],
     chunks: list[Chunk],
     vectors: np.ndarray,
+    lexical: LexicalIndex,
     model: dict,
     chunker: dict,
     retrieval: dict,
@@ -70,22 +73,25 @@ def save(
     with writer_lock(index_dir):
         _remove_leftovers(index_dir)
         new = Path(tempfile.mkdtemp(prefix=f".{index_dir.name}.new-", dir=index_dir.parent))
+        new.chmod(0o755)
         try:
             flat = faiss.IndexFlatIP(vectors.shape[1])
             flat.add(np.ascontiguousarray(vectors, dtype=np.float32))
             faiss.write_index(flat, str(new / "vectors.faiss"))
             _write_lines(new / "chunks.jsonl", (c.to_json() for c in chunks))
             _write_lines(new / "documents.jsonl", (_document_json(d) for d in documents))
+            lexical.save(new / "bm25")
             manifest = {
                 "format": FORMAT,
                 "format_version": FORMAT_VERSION,
                 "created_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
                 "model": model,
                 "chunker": chunker,
+                "lexical": lexical.settings.to_dict(),
                 "retrieval": retrieval,
                 "counts": {"documents": len(documents), "chunks": len(chunks)},
                 "documents": [_document_entry(d, chunks) for d in documents],
-                "files": {name: _file_entry(new / name) for name in DATA_FILES},
+                "files": _file_entries(new),
             }
             _write_lines(new / "manifest.json", [json.dumps(manifest, indent=2, ensure_ascii=False)])
             _fsync_dir(new)
@@ -95,7 +101,7 @@ def save(
             raise
 
 
-def load(index_dir: Path, *, model: dict, chunker: dict) -> Index:
+def load(index_dir: Path, *, model: dict, chunker: dict, lexical: LexicalSettings) -> Index:
     """Loads and checks an index; refuses one built with another format, model or chunker."""
     index_dir = Path(index_dir)
     _recover_interrupted_swap(index_dir)
@@ -116,26 +122,29 @@ def load(index_dir: Path, *, model: dict, chunker: dict) -> Index:
         raise refuse(f"it was built with model {manifest.get('model')}, not {model}")
     if manifest.get("chunker") != chunker:
         raise refuse(f"it was built with chunker settings {manifest.get('chunker')}, not {chunker}")
+    if manifest.get("lexical") != lexical.to_dict():
+        raise refuse(f"it was built with lexical settings {manifest.get('lexical')}, not {lexical.to_dict()}")
 
-    for name in DATA_FILES:
-        expected = manifest.get("files", {}).get(name)
-        if not (index_dir / name).is_file():
+    expected, found = manifest.get("files", {}), _file_entries(index_dir)
+    for name in sorted(set(expected) | set(found)):
+        if name not in found:
             raise IndexCorruptError(str(index_dir), f"{name} is missing", hint)
-        if expected != _file_entry(index_dir / name):
-            raise IndexCorruptError(str(index_dir), f"{name} does not match its manifest hash", hint)
+        if found[name] != expected.get(name):
+            raise IndexCorruptError(str(index_dir), f"{name} does not match its manifest", hint)
     try:
         chunks = tuple(Chunk.from_dict(json.loads(line)) for line in _lines(index_dir / "chunks.jsonl"))
         documents = {
             d.doc_id: d for d in (_document_from_json(line) for line in _lines(index_dir / "documents.jsonl"))
         }
         vectors = faiss.read_index(str(index_dir / "vectors.faiss"), faiss.IO_FLAG_MMAP)
-    except (ValueError, KeyError, TypeError, RuntimeError) as exc:
+        lexical_index = LexicalIndex.load(index_dir / "bm25", lexical)
+    except (ValueError, KeyError, TypeError, RuntimeError, OSError) as exc:
         raise IndexCorruptError(str(index_dir), f"cannot parse it: {exc}", hint) from None
     if vectors.ntotal != len(chunks) or len(chunks) != manifest["counts"]["chunks"]:
         raise IndexCorruptError(str(index_dir), "vector and chunk counts differ", hint)
     if vectors.d != model["dimension"]:
         raise refuse(f"its vectors have {vectors.d} dimensions, the model makes {model['dimension']}")
-    return Index(index_dir, manifest, chunks, documents, vectors)
+    return Index(index_dir, manifest, chunks, documents, vectors, lexical_index)
 
 
 def read_manifest(index_dir: Path) -> dict:
@@ -220,6 +229,15 @@ def _document_entry(doc: Document, chunks: list[Chunk]) -> dict:
         "chars": len(doc.text),
         "paragraphs": len(doc.paragraphs),
         "chunks": sum(1 for c in chunks if c.doc_id == doc.doc_id),
+    }
+
+
+def _file_entries(folder: Path) -> dict[str, dict]:
+    """Size and hash of every data file (all but the manifest), by path relative to the folder."""
+    return {
+        str(p.relative_to(folder)): _file_entry(p)
+        for p in sorted(folder.rglob("*"))
+        if p.is_file() and p.name != "manifest.json"
     }
 
 
