@@ -38,6 +38,7 @@ MAX_K = 50
 HIGHLIGHT_OVERLAP_WEIGHT = 0.1
 PACKAGE_DIR = Path(__file__).resolve().parent
 DEFAULT_CORPUS = PACKAGE_DIR / "corpus"
+BACKGROUND_QUESTIONS = PACKAGE_DIR / "background_questions.txt"
 
 
 def default_index_dir() -> Path:
@@ -101,12 +102,14 @@ def ingest(
     titles = {d.doc_id: d.title for d in documents}
     texts = [embedding_text(titles[c.doc_id], c.text, chunker) for c in chunks]
     vectors = embedder.encode(texts)
+    background = _background(embedder, vectors, retrieval)
     store.save(
         index_dir,
         documents=documents,
         chunks=chunks,
         vectors=vectors,
         lexical=LexicalIndex.build(texts, LexicalSettings()),
+        background=background,
         model=model_settings(embedder),
         chunker=chunker.to_dict(),
         retrieval=retrieval.to_dict(),
@@ -114,6 +117,17 @@ def ingest(
     report.documents, report.chunks = len(documents), len(chunks)
     report.tokens = sum(c.n_tokens for c in chunks)
     return report
+
+
+def _background(embedder: Embedder, vectors: np.ndarray, settings: RetrievalSettings) -> np.ndarray:
+    """Vectors of the bundled generic questions, minus those close to this corpus."""
+    questions = [q.strip() for q in BACKGROUND_QUESTIONS.read_text(encoding="utf-8").splitlines()]
+    background = embedder.encode([q for q in questions if q])
+    closest = np.zeros(len(background), dtype=np.float32) - 1
+    for start in range(0, len(vectors), 65536):  # bounded memory on large corpora
+        block = background @ vectors[start : start + 65536].T
+        closest = np.maximum(closest, block.max(axis=1))
+    return background[closest < settings.background_max_corpus_similarity]
 
 
 def ensure_default_index(index_dir: Path | None = None, log: Callable[[str], None] | None = None) -> bool:
@@ -139,6 +153,18 @@ def _stderr(message: str) -> None:
     print(message, file=sys.stderr)
 
 
+def validate_question(question: str, k: int = 3) -> str:
+    """The question, stripped; a clear error for an empty or oversized one or a bad k."""
+    if not isinstance(question, str) or not question.strip():
+        raise EmptyQuestionError()
+    question = question.strip()
+    if len(question) > MAX_QUESTION_CHARS:
+        raise QuestionTooLongError(len(question), MAX_QUESTION_CHARS)
+    if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= MAX_K:
+        raise InvalidArgumentError(f"k must be a whole number from 1 to {MAX_K}, not {k!r}.")
+    return question
+
+
 class Assistant:
     """Answers questions from one index with cited, highlighted passages."""
 
@@ -158,10 +184,10 @@ class Assistant:
         return cls(index, embedder)
 
     def ask(self, question: str, k: int = 3) -> Answer:
-        question = self._validate(question, k)
+        question = validate_question(question, k)
         query = self._embed_question(question)
         hits = self.retriever.search(question, query, k)
-        if not self.retriever.answerable(hits):
+        if not self.retriever.answerable(hits, query):
             return Answer(question=question, answerable=False, passages=())
         spans = [sentences_of(h.chunk.text) for h in hits]
         sentence_texts = [h.chunk.text[s:e] for h, ss in zip(hits, spans) for s, e in ss]
@@ -182,16 +208,6 @@ class Assistant:
                 )
             )
         return Answer(question=question, answerable=True, passages=tuple(passages))
-
-    def _validate(self, question: str, k: int) -> str:
-        if not isinstance(question, str) or not question.strip():
-            raise EmptyQuestionError()
-        question = question.strip()
-        if len(question) > MAX_QUESTION_CHARS:
-            raise QuestionTooLongError(len(question), MAX_QUESTION_CHARS)
-        if not isinstance(k, int) or not 1 <= k <= MAX_K:
-            raise InvalidArgumentError(f"k must be a whole number from 1 to {MAX_K}, not {k!r}.")
-        return question
 
     def _embed_question(self, question: str) -> np.ndarray:
         """A question longer than the model window is embedded in windows and averaged."""

@@ -22,6 +22,13 @@ def source_for(chunk: Chunk, doc: Document) -> Source:
     )
 
 
+def format_citation(source: Source) -> str:
+    """'Title, ¶7, chars 1,234–1,456': the one citation format every front end shows."""
+    first, last = source.paragraphs[0], source.paragraphs[-1]
+    where = f"¶{first}" if first == last else f"¶{first}–{last}"
+    return f"{source.title}, {where}, chars {source.start:,}–{source.end:,}"
+
+
 def content_words(text: str) -> set[str]:
     """Lower-cased words minus stopwords, crudely stemmed so 'deaths' meets 'death'."""
     return {_stem(w) for w in _WORD.findall(text.casefold()) if w not in STOPWORDS}

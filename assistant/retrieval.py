@@ -16,8 +16,13 @@ class RetrievalSettings:
     """Stored in the index manifest, so every query uses the values the index was built with."""
 
     lexical_weight: float = 0.5  # score = cosine + lexical_weight * normalised BM25
-    min_score: float = 0.35  # fused score below which the best passage is not an answer
     depth: int = 100  # candidates taken from each of the dense and lexical rankings
+    # Answerable when best score - background_weight * (cosine to the closest generic
+    # question) >= min_margin: the question is nearer the documents than everyday chatter.
+    background_weight: float = 1.0
+    min_margin: float = 0.0
+    # Generic questions this close to some chunk are about the corpus: they are left out.
+    background_max_corpus_similarity: float = 0.5
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -78,5 +83,13 @@ class Retriever:
                     break
         return hits
 
-    def answerable(self, hits: list[Hit]) -> bool:
-        return bool(hits) and hits[0].score >= self.settings.min_score
+    def margin(self, hits: list[Hit], query: np.ndarray) -> float:
+        """How much better the best passage matches than the closest generic question."""
+        if not hits:
+            return -np.inf
+        background = self.index.background
+        closest = float((background @ query).max()) if len(background) else 0.0
+        return hits[0].score - self.settings.background_weight * closest
+
+    def answerable(self, hits: list[Hit], query: np.ndarray) -> bool:
+        return self.margin(hits, query) >= self.settings.min_margin

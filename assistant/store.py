@@ -3,6 +3,7 @@
     manifest.json     format version, model, chunker and retrieval settings, documents, file hashes
     vectors.faiss     the FAISS index (inner product over L2-normalised vectors = cosine)
     bm25/             the lexical index (bm25s) over the same texts
+    background.npy    vectors of generic everyday questions, the reference for "not answerable"
     chunks.jsonl      one chunk per line, in vector order
     documents.jsonl   each document's extracted text and paragraph spans, for exact citations
 
@@ -47,6 +48,7 @@ class Index:
     documents: dict[str, Document]
     vectors: faiss.Index
     lexical: LexicalIndex
+    background: np.ndarray
 
     @property
     def settings(self) -> dict:
@@ -64,6 +66,7 @@ def save(
     chunks: list[Chunk],
     vectors: np.ndarray,
     lexical: LexicalIndex,
+    background: np.ndarray,
     model: dict,
     chunker: dict,
     retrieval: dict,
@@ -81,6 +84,7 @@ def save(
             _write_lines(new / "chunks.jsonl", (c.to_json() for c in chunks))
             _write_lines(new / "documents.jsonl", (_document_json(d) for d in documents))
             lexical.save(new / "bm25")
+            np.save(new / "background.npy", background.astype(np.float32))
             manifest = {
                 "format": FORMAT,
                 "format_version": FORMAT_VERSION,
@@ -138,13 +142,14 @@ def load(index_dir: Path, *, model: dict, chunker: dict, lexical: LexicalSetting
         }
         vectors = faiss.read_index(str(index_dir / "vectors.faiss"), faiss.IO_FLAG_MMAP)
         lexical_index = LexicalIndex.load(index_dir / "bm25", lexical)
+        background = np.load(index_dir / "background.npy")
     except (ValueError, KeyError, TypeError, RuntimeError, OSError) as exc:
         raise IndexCorruptError(str(index_dir), f"cannot parse it: {exc}", hint) from None
     if vectors.ntotal != len(chunks) or len(chunks) != manifest["counts"]["chunks"]:
         raise IndexCorruptError(str(index_dir), "vector and chunk counts differ", hint)
     if vectors.d != model["dimension"]:
         raise refuse(f"its vectors have {vectors.d} dimensions, the model makes {model['dimension']}")
-    return Index(index_dir, manifest, chunks, documents, vectors, lexical_index)
+    return Index(index_dir, manifest, chunks, documents, vectors, lexical_index, background)
 
 
 def read_manifest(index_dir: Path) -> dict:
