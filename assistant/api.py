@@ -1,9 +1,9 @@
 """The Python API. The CLI and the web app are thin layers over these few calls:
 
-    from assistant import Assistant, ingest
-    ingest(["docs/"], index_dir="index/default")
-    answer = Assistant.open("index/default").ask("Who condemned the PKK?", k=3)
-    answer.to_dict()  # the JSON contract
+from assistant import Assistant, ingest
+ingest(["docs/"], index_dir="index/default")
+answer = Assistant.open("index/default").ask("Who condemned the PKK?", k=3)
+answer.to_dict()  # the JSON contract
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ import numpy as np
 from . import store
 from .chunking import ChunkerSettings, chunk_document, embedding_text
 from .citations import best_sentence, content_words, sentences_of, source_for
+from .documents import find_files, read_document
 from .embedding import Embedder, get_embedder
 from .errors import (
     DocumentError,
@@ -28,9 +29,8 @@ from .errors import (
     NoDocumentsError,
     QuestionTooLongError,
 )
-from .ingest import find_files, read_document
 from .lexical import LexicalIndex, LexicalSettings
-from .retrieval import Retriever, RetrievalSettings
+from .retrieval import RetrievalSettings, Retriever
 from .schema import Answer, Passage
 
 MAX_QUESTION_CHARS = 20_000
@@ -108,7 +108,7 @@ def ingest(
         documents=documents,
         chunks=chunks,
         vectors=vectors,
-        lexical=LexicalIndex.build(texts, LexicalSettings()),
+        lexical=LexicalIndex.build([c.text for c in chunks], LexicalSettings()),
         background=background,
         model=model_settings(embedder),
         chunker=chunker.to_dict(),
@@ -130,7 +130,9 @@ def _background(embedder: Embedder, vectors: np.ndarray, settings: RetrievalSett
     return background[closest < settings.background_max_corpus_similarity]
 
 
-def ensure_default_index(index_dir: Path | None = None, log: Callable[[str], None] | None = None) -> bool:
+def ensure_default_index(
+    index_dir: Path | None = None, log: Callable[[str], None] | None = None
+) -> bool:
     """Builds the default index from the bundled article when it is missing or its article
     changed. Never touches an index that holds other documents. True when it (re)built."""
     index_dir = Path(index_dir) if index_dir else default_index_dir()
@@ -153,6 +155,11 @@ def _stderr(message: str) -> None:
     print(message, file=sys.stderr)
 
 
+def validate_k(k: int) -> None:
+    if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= MAX_K:
+        raise InvalidArgumentError(f"k must be a whole number from 1 to {MAX_K}, not {k!r}.")
+
+
 def validate_question(question: str, k: int = 3) -> str:
     """The question, stripped; a clear error for an empty or oversized one or a bad k."""
     if not isinstance(question, str) or not question.strip():
@@ -160,8 +167,7 @@ def validate_question(question: str, k: int = 3) -> str:
     question = question.strip()
     if len(question) > MAX_QUESTION_CHARS:
         raise QuestionTooLongError(len(question), MAX_QUESTION_CHARS)
-    if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= MAX_K:
-        raise InvalidArgumentError(f"k must be a whole number from 1 to {MAX_K}, not {k!r}.")
+    validate_k(k)
     return question
 
 
@@ -174,7 +180,9 @@ class Assistant:
         self.retriever = Retriever(index)
 
     @classmethod
-    def open(cls, index_dir: str | Path | None = None, embedder: Embedder | None = None) -> Assistant:
+    def open(
+        cls, index_dir: str | Path | None = None, embedder: Embedder | None = None
+    ) -> Assistant:
         index_dir = Path(index_dir) if index_dir else default_index_dir()
         embedder = embedder or get_embedder()
         chunker = ChunkerSettings(window=embedder.window).to_dict()
@@ -204,16 +212,13 @@ class Assistant:
                     score=hit.score,
                     text=hit.chunk.text,
                     source=source_for(hit.chunk, doc),
-                    highlight=best_sentence(hit.chunk.text, ss, sims, words, HIGHLIGHT_OVERLAP_WEIGHT),
+                    highlight=best_sentence(
+                        hit.chunk.text, ss, sims, words, HIGHLIGHT_OVERLAP_WEIGHT
+                    ),
                 )
             )
         return Answer(question=question, answerable=True, passages=tuple(passages))
 
     def _embed_question(self, question: str) -> np.ndarray:
-        """A question longer than the model window is embedded in windows and averaged."""
-        words = question.split()
-        size = 150  # words; comfortably under 256 tokens for ordinary text
-        windows = [" ".join(words[i : i + size]) for i in range(0, len(words), size)] or [question]
-        vectors = self.embedder.encode(windows)
-        mean = vectors.mean(axis=0)
-        return (mean / max(np.linalg.norm(mean), 1e-12)).astype(np.float32)
+        """The model reads the first 256 tokens of a longer question; BM25 reads all of it."""
+        return self.embedder.encode([question])[0]

@@ -86,7 +86,7 @@ def build_app(assistant: Assistant) -> gr.Blocks:
             + (f" and {more} more" if more > 0 else "")
         )
         chatbot = gr.Chatbot(
-            label="Answers", height=520, elem_id="chat", sanitize_html=True, feedback_options=None
+            label="Answers", height=640, elem_id="chat", sanitize_html=True, feedback_options=None
         )
         with gr.Row():
             question = gr.Textbox(

@@ -79,7 +79,9 @@ def chunk_document(
     return chunks
 
 
-def _pack(text: str, start: int, end: int, fits: Callable[[int, int], bool]) -> list[tuple[int, int]]:
+def _pack(
+    text: str, start: int, end: int, fits: Callable[[int, int], bool]
+) -> list[tuple[int, int]]:
     """Greedily groups sentences (or, for an overlong sentence, words) into spans that fit."""
     units: list[tuple[int, int]] = []
     for s, e in sentence_spans(text, start, end):
@@ -96,7 +98,9 @@ def _pack(text: str, start: int, end: int, fits: Callable[[int, int], bool]) -> 
     return spans
 
 
-def _pack_words(text: str, start: int, end: int, fits: Callable[[int, int], bool]) -> list[tuple[int, int]]:
+def _pack_words(
+    text: str, start: int, end: int, fits: Callable[[int, int], bool]
+) -> list[tuple[int, int]]:
     spans: list[tuple[int, int]] = []
     for word in re.finditer(r"\S+", text[start:end]):
         s, e = start + word.start(), start + word.end()

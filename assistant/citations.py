@@ -11,6 +11,8 @@ from .schema import Chunk, Document, Highlight, Source
 from .sentences import sentence_spans
 
 _WORD = re.compile(r"[^\W_]+", re.UNICODE)
+
+
 def source_for(chunk: Chunk, doc: Document) -> Source:
     return Source(
         doc_id=doc.doc_id,

@@ -36,16 +36,28 @@ def _parser() -> argparse.ArgumentParser:
     index_help = "index folder (default: index/default, or $ASSISTANT_INDEX)"
 
     ingest = sub.add_parser("ingest", help="index .txt/.md files and folders")
-    ingest.add_argument("paths", nargs="*", metavar="PATH", help="files or folders (default: the bundled article)")
+    ingest.add_argument(
+        "paths", nargs="*", metavar="PATH", help="files or folders (default: the bundled article)"
+    )
     ingest.add_argument("--index", type=Path, help=index_help)
-    ingest.add_argument("--skip-bad", action="store_true", help="index the readable files even if some fail")
-    ingest.add_argument("--if-stale", action="store_true", help="only rebuild the default index when missing or stale")
+    ingest.add_argument(
+        "--skip-bad", action="store_true", help="index the readable files even if some fail"
+    )
+    ingest.add_argument(
+        "--if-stale",
+        action="store_true",
+        help="only rebuild the default index when missing or stale",
+    )
     ingest.set_defaults(run=_ingest)
 
-    ask = sub.add_parser("ask", help="answer a question ('-' reads one question per line from stdin)")
+    ask = sub.add_parser(
+        "ask", help="answer a question ('-' reads one question per line from stdin)"
+    )
     ask.add_argument("question", help="the question, or - to read questions from standard input")
     ask.add_argument("-k", type=int, default=3, help="number of passages (default 3)")
-    ask.add_argument("--json", action="store_true", help="print the JSON answer (one object per line)")
+    ask.add_argument(
+        "--json", action="store_true", help="print the JSON answer (one object per line)"
+    )
     ask.add_argument("--index", type=Path, help=index_help)
     ask.set_defaults(run=_ask)
 
@@ -99,12 +111,11 @@ def _open(index: Path | None):
 
 
 def _ask(args) -> int:
-    from .api import validate_question
+    from .api import validate_k, validate_question
 
+    validate_k(args.k)  # fail fast, before the model loads
     if args.question != "-":
-        validate_question(args.question, args.k)  # fail fast, before the model loads
-    elif not 1 <= args.k <= 50:
-        validate_question("-", args.k)
+        validate_question(args.question, args.k)
     assistant = _open(args.index)
     if args.question != "-":
         answer = assistant.ask(args.question, k=args.k)
@@ -141,7 +152,11 @@ def _info(args) -> int:
 
     index_dir = args.index or default_index_dir()
     manifest = store.read_manifest(index_dir)
-    print(json.dumps({k: v for k, v in manifest.items() if k != "files"}, indent=2, ensure_ascii=False))
+    print(
+        json.dumps(
+            {k: v for k, v in manifest.items() if k != "files"}, indent=2, ensure_ascii=False
+        )
+    )
     return 0
 
 
@@ -160,7 +175,10 @@ def render_text(answer: Answer, color: bool = False) -> str:
         lines.append(f"[{p.rank}] {format_citation(p.source)}  (score {p.score:.2f})")
         lines.append(f"    {p.source.path}")
         for paragraph in marked.split("\n"):
-            lines.extend(textwrap.wrap(paragraph, 100, initial_indent="    ", subsequent_indent="    ") or [""])
+            lines.extend(
+                textwrap.wrap(paragraph, 100, initial_indent="    ", subsequent_indent="    ")
+                or [""]
+            )
         lines.append("")
     return "\n".join(lines)
 

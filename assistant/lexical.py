@@ -1,4 +1,7 @@
-"""The lexical backend: BM25 (bm25s) over the same texts the model embeds, saved in bm25/."""
+"""The lexical backend: BM25 (bm25s) over the chunk texts, saved in the index folder's bm25/.
+
+Titles are left out: repeated in every chunk of a document, they would carry no lexical signal.
+"""
 
 from __future__ import annotations
 
@@ -10,13 +13,7 @@ import numpy as np
 
 # Common function words and question words: they say nothing about which passage answers.
 STOPWORDS = frozenset(
-    """a an and are as at be been being but by can could did do does doing for from had has have
-    having he her here hers him his how i if in into is it its itself me my no not of on or our
-    ours she should so than that the their theirs them then there these they this those to was
-    we were what when where which while who whom whose why will with would you your yours about
-    after also any again against all am both did during each few further many more most much
-    nor only other over own same some such through under until up very just tell know say said
-    does please""".split()
+    ["a", "an", "and", "are", "as", "at", "be", "been", "being", "but", "by", "can", "could", "did", "do", "does", "doing", "for", "from", "had", "has", "have", "having", "he", "her", "here", "hers", "him", "his", "how", "i", "if", "in", "into", "is", "it", "its", "itself", "me", "my", "no", "not", "of", "on", "or", "our", "ours", "she", "should", "so", "than", "that", "the", "their", "theirs", "them", "then", "there", "these", "they", "this", "those", "to", "was", "we", "were", "what", "when", "where", "which", "while", "who", "whom", "whose", "why", "will", "with", "would", "you", "your", "yours", "about", "after", "also", "any", "again", "against", "all", "am", "both", "did", "during", "each", "few", "further", "many", "more", "most", "much", "nor", "only", "other", "over", "own", "same", "some", "such", "through", "under", "until", "up", "very", "just", "tell", "know", "say", "said", "does", "please"]
 )
 
 
@@ -25,6 +22,7 @@ class LexicalSettings:
     k1: float = 1.2
     b: float = 0.75
     stemmer: str = "english"
+    fields: str = "chunk-text"
     stopwords: str = "assistant-v1"  # names STOPWORDS; change it when the list changes
 
     def to_dict(self) -> dict:
@@ -80,7 +78,8 @@ class LexicalIndex:
             return np.zeros(n_docs, dtype=np.float32)
         raw = self.bm25.get_scores(known)
         ceiling = self._term_ceiling * sum(
-            float(self._idf[self._vocab[t]]) if t in self._vocab else self._unknown_idf for t in terms
+            float(self._idf[self._vocab[t]]) if t in self._vocab else self._unknown_idf
+            for t in terms
         )
         return (raw / ceiling).astype(np.float32)
 

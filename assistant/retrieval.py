@@ -62,14 +62,18 @@ class Retriever:
         dense_scores, dense_ids = self.index.vectors.search(query.reshape(1, -1), depth)
         dense = {int(i): float(s) for s, i in zip(dense_scores[0], dense_ids[0]) if i >= 0}
         lexical = self.index.lexical.scores(question)
-        lexical_ids = np.argpartition(-lexical, depth - 1)[:depth] if depth < total else range(total)
+        lexical_ids = (
+            np.argpartition(-lexical, depth - 1)[:depth] if depth < total else range(total)
+        )
         for i in lexical_ids:
             if int(i) not in dense and lexical[i] > 0:
                 dense[int(i)] = float(self.index.vectors.reconstruct(int(i)) @ query)
         weight = self.settings.lexical_weight
         ranked = sorted(
-            (Hit(self.index.chunks[i], d + weight * float(lexical[i]), d, float(lexical[i]))
-             for i, d in dense.items()),
+            (
+                Hit(self.index.chunks[i], d + weight * float(lexical[i]), d, float(lexical[i]))
+                for i, d in dense.items()
+            ),
             key=lambda h: (-h.score, h.chunk.chunk_id),
         )
         hits: list[Hit] = []

@@ -9,9 +9,7 @@ from __future__ import annotations
 import re
 
 _ABBREVIATIONS = frozenset(
-    """mr mrs ms dr prof st jr sr vs inc ltd co corp gen col lt sgt capt gov sen rep rev fig no
-    vol pp jan feb mar apr jun jul aug sep sept oct nov dec approx est mt ave blvd dept univ
-    cf al ca""".split()
+    ["mr", "mrs", "ms", "dr", "prof", "st", "jr", "sr", "vs", "inc", "ltd", "co", "corp", "gen", "col", "lt", "sgt", "capt", "gov", "sen", "rep", "rev", "fig", "no", "vol", "pp", "jan", "feb", "mar", "apr", "jun", "jul", "aug", "sep", "sept", "oct", "nov", "dec", "approx", "est", "mt", "ave", "blvd", "dept", "univ", "cf", "al", "ca"]
 )
 # A sentence ends at . ! ? (plus closing quotes/brackets) before whitespace and a likely start.
 _END = re.compile(r"""[.!?…]+["'”’»)\]]*(?=\s+["'“‘«(\[]?[A-Z0-9À-ÖØ-Þ])""")
@@ -37,7 +35,11 @@ def sentence_spans(text: str, start: int = 0, end: int | None = None) -> list[tu
     cuts = {start, end}
     for m in _END.finditer(text, start, end):
         first_mark = m.start()
-        if text[first_mark] == "." and m.end() - first_mark == 1 and _is_abbreviation(text, first_mark):
+        if (
+            text[first_mark] == "."
+            and m.end() - first_mark == 1
+            and _is_abbreviation(text, first_mark)
+        ):
             continue
         cuts.add(m.end())
     cuts.update(m.start() for m in _LINE_START.finditer(text, start, end))

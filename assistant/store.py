@@ -2,7 +2,7 @@
 
     manifest.json     format version, model, chunker and retrieval settings, documents, file hashes
     vectors.faiss     the FAISS index (inner product over L2-normalised vectors = cosine)
-    bm25/             the lexical index (bm25s) over the same texts
+    bm25/             the lexical index (bm25s) over the chunk texts
     background.npy    vectors of generic everyday questions, the reference for "not answerable"
     chunks.jsonl      one chunk per line, in vector order
     documents.jsonl   each document's extracted text and paragraph spans, for exact citations
@@ -97,7 +97,9 @@ def save(
                 "documents": [_document_entry(d, chunks) for d in documents],
                 "files": _file_entries(new),
             }
-            _write_lines(new / "manifest.json", [json.dumps(manifest, indent=2, ensure_ascii=False)])
+            _write_lines(
+                new / "manifest.json", [json.dumps(manifest, indent=2, ensure_ascii=False)]
+            )
             _fsync_dir(new)
             _swap_in(new, index_dir)
         except BaseException:
@@ -127,7 +129,9 @@ def load(index_dir: Path, *, model: dict, chunker: dict, lexical: LexicalSetting
     if manifest.get("chunker") != chunker:
         raise refuse(f"it was built with chunker settings {manifest.get('chunker')}, not {chunker}")
     if manifest.get("lexical") != lexical.to_dict():
-        raise refuse(f"it was built with lexical settings {manifest.get('lexical')}, not {lexical.to_dict()}")
+        raise refuse(
+            f"it was built with lexical settings {manifest.get('lexical')}, not {lexical.to_dict()}"
+        )
 
     expected, found = manifest.get("files", {}), _file_entries(index_dir)
     for name in sorted(set(expected) | set(found)):
@@ -136,9 +140,12 @@ def load(index_dir: Path, *, model: dict, chunker: dict, lexical: LexicalSetting
         if found[name] != expected.get(name):
             raise IndexCorruptError(str(index_dir), f"{name} does not match its manifest", hint)
     try:
-        chunks = tuple(Chunk.from_dict(json.loads(line)) for line in _lines(index_dir / "chunks.jsonl"))
+        chunks = tuple(
+            Chunk.from_dict(json.loads(line)) for line in _lines(index_dir / "chunks.jsonl")
+        )
         documents = {
-            d.doc_id: d for d in (_document_from_json(line) for line in _lines(index_dir / "documents.jsonl"))
+            d.doc_id: d
+            for d in (_document_from_json(line) for line in _lines(index_dir / "documents.jsonl"))
         }
         vectors = faiss.read_index(str(index_dir / "vectors.faiss"), faiss.IO_FLAG_MMAP)
         lexical_index = LexicalIndex.load(index_dir / "bm25", lexical)
@@ -148,7 +155,9 @@ def load(index_dir: Path, *, model: dict, chunker: dict, lexical: LexicalSetting
     if vectors.ntotal != len(chunks) or len(chunks) != manifest["counts"]["chunks"]:
         raise IndexCorruptError(str(index_dir), "vector and chunk counts differ", hint)
     if vectors.d != model["dimension"]:
-        raise refuse(f"its vectors have {vectors.d} dimensions, the model makes {model['dimension']}")
+        raise refuse(
+            f"its vectors have {vectors.d} dimensions, the model makes {model['dimension']}"
+        )
     return Index(index_dir, manifest, chunks, documents, vectors, lexical_index, background)
 
 
@@ -159,7 +168,9 @@ def read_manifest(index_dir: Path) -> dict:
     try:
         return json.loads(path.read_text(encoding="utf-8"))
     except (ValueError, OSError) as exc:
-        raise IndexCorruptError(str(index_dir), f"manifest.json is unreadable: {exc}", rebuild_hint(index_dir)) from None
+        raise IndexCorruptError(
+            str(index_dir), f"manifest.json is unreadable: {exc}", rebuild_hint(index_dir)
+        ) from None
 
 
 @contextlib.contextmanager
@@ -182,7 +193,9 @@ def _swap_in(new: Path, index_dir: Path) -> None:
     if index_dir.exists():
         old = index_dir.parent / f".{index_dir.name}.old-{os.getpid()}-{time.time_ns()}"
         os.rename(index_dir, old)
-        os.rename(new, index_dir)  # a crash between the renames is undone by _recover_interrupted_swap
+        os.rename(
+            new, index_dir
+        )  # a crash between the renames is undone by _recover_interrupted_swap
         shutil.rmtree(old, ignore_errors=True)
     else:
         os.rename(new, index_dir)

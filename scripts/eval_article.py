@@ -30,7 +30,9 @@ def main() -> None:
         ensure_default_index()
     assistant = Assistant.open(args.index)
 
-    rows = [json.loads(line) for line in args.in_scope.read_text(encoding="utf-8").splitlines() if line]
+    rows = [
+        json.loads(line) for line in args.in_scope.read_text(encoding="utf-8").splitlines() if line
+    ]
     rank1 = top = highlight = answerable = 0
     started = time.perf_counter()
     for row in rows:
@@ -56,10 +58,18 @@ def main() -> None:
     print(f"  top-{args.k} contains:   {top}/{n} = {top / n:.1%}")
     print(f"  highlight correct: {highlight}/{n} = {highlight / n:.1%}")
     if args.out_of_scope:
-        outs = [json.loads(line) for line in args.out_of_scope.read_text(encoding="utf-8").splitlines() if line]
-        wrongly = [row["question"] for row in outs if assistant.ask(row["question"], k=args.k).answerable]
+        outs = [
+            json.loads(line)
+            for line in args.out_of_scope.read_text(encoding="utf-8").splitlines()
+            if line
+        ]
+        wrongly = [
+            row["question"] for row in outs if assistant.ask(row["question"], k=args.k).answerable
+        ]
         print(f"out-of-scope questions: {len(outs)}")
-        print(f"  answerable=false:  {len(outs) - len(wrongly)}/{len(outs)} = {1 - len(wrongly) / len(outs):.1%}")
+        print(
+            f"  answerable=false:  {len(outs) - len(wrongly)}/{len(outs)} = {1 - len(wrongly) / len(outs):.1%}"
+        )
         if args.verbose:
             for question in wrongly:
                 print(f"  wrongly answerable: {question!r}")

@@ -24,7 +24,9 @@ def decode(raw: bytes, path: str) -> str:
     if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
         text = raw.decode("utf-16")
     elif b"\x00" in raw[:8192]:
-        raise DocumentError(path, "this looks like a binary file, not text; only .txt and .md are read")
+        raise DocumentError(
+            path, "this looks like a binary file, not text; only .txt and .md are read"
+        )
     else:
         try:
             text = raw.decode("utf-8-sig")
@@ -37,7 +39,9 @@ def decode(raw: bytes, path: str) -> str:
     text = text.replace("\r\n", "\n").replace("\r", "\n")
     controls = sum(1 for ch in text[:8192] if ord(ch) < 32 and ch not in "\n\t\f\v")
     if controls > 0.01 * min(len(text), 8192) + 2:
-        raise DocumentError(path, "this looks like a binary file, not text; only .txt and .md are read")
+        raise DocumentError(
+            path, "this looks like a binary file, not text; only .txt and .md are read"
+        )
     if not text.strip():
         raise DocumentError(path, "the file has no text; add some text or leave it out")
     return text
@@ -133,9 +137,7 @@ def find_files(paths: Iterable[str | Path]) -> tuple[list[tuple[Path, str]], lis
         else:
             raise DocumentError(str(given), "no such file or folder")
     if not found:
-        raise NoDocumentsError(
-            "No .txt or .md files found in: " + ", ".join(str(p) for p in paths)
-        )
+        raise NoDocumentsError("No .txt or .md files found in: " + ", ".join(str(p) for p in paths))
     return _unique_ids(found), notes
 
 

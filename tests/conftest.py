@@ -1,0 +1,92 @@
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+
+from assistant import Assistant, ingest  # noqa: E402
+from assistant.api import DEFAULT_CORPUS  # noqa: E402
+from assistant.embedding import get_embedder  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA = Path(__file__).resolve().parent / "data"
+ARTICLE = DEFAULT_CORPUS / "turkiye-us-counterterrorism-consultations.txt"
+ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
+CLI = Path(sys.executable).parent / "assistant"  # the installed console script
+
+
+def read_jsonl(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line]
+
+
+@pytest.fixture(scope="session")
+def embedder():
+    return get_embedder()
+
+
+@pytest.fixture(scope="session")
+def article_index(tmp_path_factory, embedder) -> Path:
+    index_dir = tmp_path_factory.mktemp("article") / "index"
+    ingest([DEFAULT_CORPUS], index_dir, embedder=embedder)
+    return index_dir
+
+
+@pytest.fixture(scope="session")
+def assistant(article_index, embedder) -> Assistant:
+    return Assistant.open(article_index, embedder=embedder)
+
+
+def run_cli(*args: str, stdin: str | None = None, cwd: Path = ROOT) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [str(CLI), *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        timeout=300,
+        env={**os.environ, "HF_HUB_OFFLINE": "1"},
+    )
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def server(article_index):
+    """A real `assistant serve` process on a free loopback port; yields its URL."""
+    port = free_port()
+    log = open(Path(article_index).parent / "serve.log", "w")
+    process = subprocess.Popen(
+        [str(CLI), "serve", "--port", str(port), "--index", str(article_index)],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        cwd=ROOT,
+    )
+    url = f"http://127.0.0.1:{port}/"
+    deadline = time.time() + 180
+    while time.time() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError("assistant serve exited: " + Path(log.name).read_text())
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                break
+        time.sleep(0.5)
+    else:
+        process.kill()
+        raise RuntimeError("assistant serve did not start in time")
+    yield url
+    process.terminate()
+    process.wait(timeout=30)
+    log.close()

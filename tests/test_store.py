@@ -1,0 +1,147 @@
+import json
+import os
+import shutil
+
+import numpy as np
+import pytest
+
+from assistant import Assistant, ingest, store
+from assistant.api import DEFAULT_CORPUS
+from assistant.errors import (
+    IndexCorruptError,
+    IndexIncompatibleError,
+    IndexLockedError,
+    IndexMissingError,
+)
+
+from .conftest import DATA, read_jsonl
+
+
+def all_vectors(index) -> np.ndarray:
+    return np.vstack([index.vectors.reconstruct(i) for i in range(index.vectors.ntotal)])
+
+
+def test_faiss_equals_brute_force_numpy(assistant):
+    index = assistant.index
+    vectors = all_vectors(index)
+    assert np.allclose(np.linalg.norm(vectors, axis=1), 1, atol=1e-5)
+    for row in read_jsonl(DATA / "article_questions.jsonl")[:15]:
+        query = assistant._embed_question(row["question"])
+        scores, ids = index.vectors.search(query.reshape(1, -1), 5)
+        brute = vectors @ query
+        expected = np.argsort(-brute, kind="stable")[:5]
+        assert np.allclose(scores[0], brute[expected], atol=1e-5)
+        assert set(ids[0]) == set(expected) or np.allclose(
+            np.sort(scores[0]), np.sort(brute[ids[0]])
+        )
+
+
+def test_faiss_equals_brute_force_on_random_vectors(tmp_path):
+    import faiss
+
+    rng = np.random.default_rng(0)
+    vectors = rng.normal(size=(2000, 384)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    flat = faiss.IndexFlatIP(384)
+    flat.add(vectors)
+    faiss.write_index(flat, str(tmp_path / "v.faiss"))
+    loaded = faiss.read_index(str(tmp_path / "v.faiss"), faiss.IO_FLAG_MMAP)
+    queries = rng.normal(size=(20, 384)).astype(np.float32)
+    scores, ids = loaded.search(queries, 10)
+    brute = queries @ vectors.T
+    assert (ids == np.argsort(-brute, axis=1)[:, :10]).all()
+    assert np.allclose(scores, np.take_along_axis(brute, ids, axis=1), atol=1e-5)
+
+
+def test_save_load_round_trip_gives_identical_answers(assistant, article_index, tmp_path, embedder):
+    copy = tmp_path / "copy"
+    shutil.copytree(article_index, copy)
+    reopened = Assistant.open(copy, embedder=embedder)
+    for row in read_jsonl(DATA / "article_questions.jsonl")[:10]:
+        assert reopened.ask(row["question"]).to_dict() == assistant.ask(row["question"]).to_dict()
+
+
+def test_manifest_records_what_the_index_was_built_with(article_index):
+    manifest = json.loads((article_index / "manifest.json").read_text())
+    assert manifest["format_version"] == store.FORMAT_VERSION
+    assert manifest["model"] == {
+        "name": "sentence-transformers/all-MiniLM-L6-v2",
+        "dimension": 384,
+        "window": 256,
+    }
+    assert manifest["chunker"]["window"] == 256
+    assert manifest["documents"][0]["sha256"]
+    assert set(manifest["files"]) >= {
+        "vectors.faiss",
+        "chunks.jsonl",
+        "documents.jsonl",
+        "background.npy",
+    }
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "message"),
+    [
+        ("format_version", 99, "format version 99"),
+        ("model", {"name": "other-model", "dimension": 768, "window": 512}, "other-model"),
+        ("chunker", {"name": "fixed", "version": 1}, "chunker settings"),
+        ("lexical", {"k1": 9}, "lexical settings"),
+        ("format", "something-else", "not an index"),
+    ],
+)
+def test_mismatched_manifest_is_refused(article_index, tmp_path, embedder, key, value, message):
+    copy = tmp_path / "copy"
+    shutil.copytree(article_index, copy)
+    manifest = json.loads((copy / "manifest.json").read_text())
+    manifest[key] = value
+    (copy / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(IndexIncompatibleError, match=message) as error:
+        Assistant.open(copy, embedder=embedder)
+    assert "assistant ingest" in str(error.value)
+
+
+def test_damaged_files_are_refused(article_index, tmp_path, embedder):
+    copy = tmp_path / "copy"
+    shutil.copytree(article_index, copy)
+    with open(copy / "chunks.jsonl", "a") as handle:
+        handle.write("\n")
+    with pytest.raises(IndexCorruptError, match="chunks.jsonl"):
+        Assistant.open(copy, embedder=embedder)
+    (copy / "manifest.json").write_text("{not json")
+    with pytest.raises(IndexCorruptError, match="manifest.json"):
+        Assistant.open(copy, embedder=embedder)
+    with pytest.raises(IndexMissingError, match="assistant ingest"):
+        Assistant.open(tmp_path / "nowhere", embedder=embedder)
+
+
+def test_failed_write_leaves_the_old_index_untouched(
+    article_index, tmp_path, embedder, monkeypatch
+):
+    target = tmp_path / "index"
+    shutil.copytree(article_index, target)
+    before = {p.name: p.read_bytes() for p in target.iterdir() if p.is_file()}
+
+    def crash(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr("assistant.lexical.LexicalIndex.save", crash)
+    with pytest.raises(OSError, match="disk full"):
+        ingest([DEFAULT_CORPUS], target, embedder=embedder)
+    assert {p.name: p.read_bytes() for p in target.iterdir() if p.is_file()} == before
+    assert sorted(p.name for p in tmp_path.iterdir() if not p.name.endswith(".lock")) == ["index"]
+    Assistant.open(target, embedder=embedder)
+
+
+def test_interrupted_swap_is_recovered(article_index, tmp_path, embedder):
+    target = tmp_path / "index"
+    shutil.copytree(article_index, target)
+    os.rename(target, tmp_path / ".index.old-123-456")  # killed between the two renames
+    reopened = Assistant.open(target, embedder=embedder)
+    assert reopened.index.vectors.ntotal > 0 and target.is_dir()
+
+
+def test_a_second_writer_is_refused(article_index, tmp_path, embedder):
+    target = tmp_path / "index"
+    with store.writer_lock(target), pytest.raises(IndexLockedError, match="Another ingest"):
+        ingest([DEFAULT_CORPUS], target, embedder=embedder)
+    assert not target.exists()
