@@ -42,7 +42,7 @@ BACKGROUND_QUESTIONS = PACKAGE_DIR / "background_questions.txt"
 
 
 def default_index_dir() -> Path:
-    """$ASSISTANT_INDEX, else index/default in the project checkout, else in the working directory."""
+    """$ASSISTANT_INDEX, else index/default in the project checkout (or working directory)."""
     if os.environ.get("ASSISTANT_INDEX"):
         return Path(os.environ["ASSISTANT_INDEX"])
     checkout = PACKAGE_DIR.parent
@@ -198,11 +198,13 @@ class Assistant:
         if not self.retriever.answerable(hits, query):
             return Answer(question=question, answerable=False, passages=())
         spans = [sentences_of(h.chunk.text) for h in hits]
-        sentence_texts = [h.chunk.text[s:e] for h, ss in zip(hits, spans) for s, e in ss]
+        sentence_texts = [
+            h.chunk.text[s:e] for h, ss in zip(hits, spans, strict=True) for s, e in ss
+        ]
         similarities = self.embedder.encode(sentence_texts) @ query
         words = content_words(question)
         passages, offset = [], 0
-        for rank, (hit, ss) in enumerate(zip(hits, spans), 1):
+        for rank, (hit, ss) in enumerate(zip(hits, spans, strict=True), 1):
             sims = similarities[offset : offset + len(ss)]
             offset += len(ss)
             doc = self.index.documents[hit.chunk.doc_id]

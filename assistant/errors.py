@@ -49,7 +49,8 @@ class NoDocumentsError(AssistantError):
 class IndexMissingError(AssistantError):
     def __init__(self, index_dir: str) -> None:
         super().__init__(
-            f"No index found at {index_dir}. Build it with: assistant ingest PATH... --index {index_dir}"
+            f"No index found at {index_dir}. "
+            f"Build it with: assistant ingest PATH... --index {index_dir}"
         )
 
 

@@ -13,7 +13,13 @@ import numpy as np
 
 # Common function words and question words: they say nothing about which passage answers.
 STOPWORDS = frozenset(
-    ["a", "an", "and", "are", "as", "at", "be", "been", "being", "but", "by", "can", "could", "did", "do", "does", "doing", "for", "from", "had", "has", "have", "having", "he", "her", "here", "hers", "him", "his", "how", "i", "if", "in", "into", "is", "it", "its", "itself", "me", "my", "no", "not", "of", "on", "or", "our", "ours", "she", "should", "so", "than", "that", "the", "their", "theirs", "them", "then", "there", "these", "they", "this", "those", "to", "was", "we", "were", "what", "when", "where", "which", "while", "who", "whom", "whose", "why", "will", "with", "would", "you", "your", "yours", "about", "after", "also", "any", "again", "against", "all", "am", "both", "did", "during", "each", "few", "further", "many", "more", "most", "much", "nor", "only", "other", "over", "own", "same", "some", "such", "through", "under", "until", "up", "very", "just", "tell", "know", "say", "said", "does", "please"]
+    """a an and are as at be been being but by can could did do does doing for from had has have
+    having he her here hers him his how i if in into is it its itself me my no not of on or our
+    ours she should so than that the their theirs them then there these they this those to was
+    we were what when where which while who whom whose why will with would you your yours about
+    after also any again against all am both did during each few further many more most much nor
+    only other over own same some such through under until up very just tell know say said does
+    please""".split()
 )
 
 

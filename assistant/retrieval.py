@@ -60,7 +60,9 @@ class Retriever:
         if depth == 0:
             return []
         dense_scores, dense_ids = self.index.vectors.search(query.reshape(1, -1), depth)
-        dense = {int(i): float(s) for s, i in zip(dense_scores[0], dense_ids[0]) if i >= 0}
+        dense = {
+            int(i): float(s) for s, i in zip(dense_scores[0], dense_ids[0], strict=True) if i >= 0
+        }
         lexical = self.index.lexical.scores(question)
         lexical_ids = (
             np.argpartition(-lexical, depth - 1)[:depth] if depth < total else range(total)

@@ -7,9 +7,12 @@ verbatim slice of its source.
 from __future__ import annotations
 
 import re
+from itertools import pairwise
 
 _ABBREVIATIONS = frozenset(
-    ["mr", "mrs", "ms", "dr", "prof", "st", "jr", "sr", "vs", "inc", "ltd", "co", "corp", "gen", "col", "lt", "sgt", "capt", "gov", "sen", "rep", "rev", "fig", "no", "vol", "pp", "jan", "feb", "mar", "apr", "jun", "jul", "aug", "sep", "sept", "oct", "nov", "dec", "approx", "est", "mt", "ave", "blvd", "dept", "univ", "cf", "al", "ca"]
+    """mr mrs ms dr prof st jr sr vs inc ltd co corp gen col lt sgt capt gov sen rep rev fig no vol
+    pp jan feb mar apr jun jul aug sep sept oct nov dec approx est mt ave blvd dept univ cf al
+    ca""".split()
 )
 # A sentence ends at . ! ? (plus closing quotes/brackets) before whitespace and a likely start.
 _END = re.compile(r"""[.!?…]+["'”’»)\]]*(?=\s+["'“‘«(\[]?[A-Z0-9À-ÖØ-Þ])""")
@@ -45,7 +48,7 @@ def sentence_spans(text: str, start: int = 0, end: int | None = None) -> list[tu
     cuts.update(m.start() for m in _LINE_START.finditer(text, start, end))
     spans = []
     bounds = sorted(cuts)
-    for s, e in zip(bounds, bounds[1:]):
+    for s, e in pairwise(bounds):
         while s < e and text[s].isspace():
             s += 1
         while e > s and text[e - 1].isspace():

@@ -67,9 +67,8 @@ def main() -> None:
             row["question"] for row in outs if assistant.ask(row["question"], k=args.k).answerable
         ]
         print(f"out-of-scope questions: {len(outs)}")
-        print(
-            f"  answerable=false:  {len(outs) - len(wrongly)}/{len(outs)} = {1 - len(wrongly) / len(outs):.1%}"
-        )
+        refused = len(outs) - len(wrongly)
+        print(f"  answerable=false:  {refused}/{len(outs)} = {refused / len(outs):.1%}")
         if args.verbose:
             for question in wrongly:
                 print(f"  wrongly answerable: {question!r}")

@@ -67,18 +67,19 @@ def free_port() -> int:
 def server(article_index):
     """A real `assistant serve` process on a free loopback port; yields its URL."""
     port = free_port()
-    log = open(Path(article_index).parent / "serve.log", "w")
-    process = subprocess.Popen(
-        [str(CLI), "serve", "--port", str(port), "--index", str(article_index)],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        cwd=ROOT,
-    )
+    log_path = Path(article_index).parent / "serve.log"
+    with open(log_path, "w") as log:
+        process = subprocess.Popen(
+            [str(CLI), "serve", "--port", str(port), "--index", str(article_index)],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=ROOT,
+        )
     url = f"http://127.0.0.1:{port}/"
     deadline = time.time() + 180
     while time.time() < deadline:
         if process.poll() is not None:
-            raise RuntimeError("assistant serve exited: " + Path(log.name).read_text())
+            raise RuntimeError("assistant serve exited: " + log_path.read_text())
         with socket.socket() as s:
             if s.connect_ex(("127.0.0.1", port)) == 0:
                 break
@@ -89,4 +90,3 @@ def server(article_index):
     yield url
     process.terminate()
     process.wait(timeout=30)
-    log.close()

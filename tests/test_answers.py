@@ -64,12 +64,15 @@ def test_quality_floor_on_the_article_question_set(assistant):
     answers = [assistant.ask(row["question"], k=3) for row in rows]
     n = len(rows)
     rank1 = sum(
-        bool(a.passages) and r["answer"] in a.passages[0].text for r, a in zip(rows, answers)
+        bool(a.passages) and r["answer"] in a.passages[0].text
+        for r, a in zip(rows, answers, strict=True)
     )
-    top3 = sum(any(r["answer"] in p.text for p in a.passages) for r, a in zip(rows, answers))
+    top3 = sum(
+        any(r["answer"] in p.text for p in a.passages) for r, a in zip(rows, answers, strict=True)
+    )
     highlighted = sum(
         bool(a.passages) and r["answer"] in a.passages[0].highlight.text
-        for r, a in zip(rows, answers)
+        for r, a in zip(rows, answers, strict=True)
     )
     answerable = sum(a.answerable for a in answers)
     assert rank1 / n >= 0.85, rank1

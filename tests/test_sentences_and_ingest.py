@@ -8,7 +8,10 @@ from .conftest import ARTICLE
 
 
 def test_sentences_keep_abbreviations_and_exact_spans():
-    text = 'Dr. Smith met J. Doe at 3.5 p.m. in the U.S. Army base. He said "Yes!" Then left.\n- one\n- two'
+    text = (
+        "Dr. Smith met J. Doe at 3.5 p.m. in the U.S. Army base. "
+        'He said "Yes!" Then left.\n- one\n- two'
+    )
     spans = sentence_spans(text)
     assert [text[s:e] for s, e in spans] == [
         "Dr. Smith met J. Doe at 3.5 p.m. in the U.S. Army base.",
