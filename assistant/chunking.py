@@ -69,6 +69,8 @@ def chunk_document(
             Chunk(
                 chunk_id=first_id + len(chunks),
                 doc_id=doc.doc_id,
+                title=doc.title,
+                path=doc.path,
                 text=doc.text[start:end],
                 start=start,
                 end=end,

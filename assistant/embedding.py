@@ -30,6 +30,10 @@ class Embedder:
         if not (path / "config.json").is_file():
             raise ModelMissingError(f"no model files in {path}")
         from sentence_transformers import SentenceTransformer
+        from transformers.utils import logging as transformers_logging
+
+        transformers_logging.disable_progress_bar()  # "Loading weights" bars on every command
+        transformers_logging.set_verbosity_error()  # e.g. "sequence longer than 256" when counting
 
         self.model = SentenceTransformer(str(path), device="cpu")
         self.tokenizer = self.model.tokenizer

@@ -20,6 +20,8 @@ class Document:
 class Chunk:
     chunk_id: int
     doc_id: str
+    title: str
+    path: str
     text: str  # == document.text[start:end]
     start: int
     end: int

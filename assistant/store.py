@@ -37,7 +37,7 @@ from .lexical import LexicalIndex, LexicalSettings
 from .schema import Chunk, Document
 
 FORMAT = "citation-assistant-index"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 1  # bump on any change to the files' layout or meaning
 
 
 @dataclass(frozen=True)
