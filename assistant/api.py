@@ -24,6 +24,8 @@ from .embedding import Embedder, get_embedder
 from .errors import (
     DocumentError,
     EmptyQuestionError,
+    IndexCorruptError,
+    IndexIncompatibleError,
     IndexMissingError,
     InvalidArgumentError,
     NoDocumentsError,
@@ -72,7 +74,6 @@ def ingest(
     embedder: Embedder | None = None,
     chunker: ChunkerSettings | None = None,
     retrieval: RetrievalSettings | None = None,
-    progress: Callable[[str], None] | None = None,
 ) -> IngestReport:
     """(Re)builds the index from `paths`. Any unreadable file stops the build, leaving the old
     index untouched, unless `skip_bad` is set; then the rest is indexed and failures reported."""
@@ -97,11 +98,7 @@ def ingest(
     chunks = []
     for doc in documents:
         chunks.extend(chunk_document(doc, embedder.count_tokens, chunker, first_id=len(chunks)))
-    if progress:
-        progress(f"embedding {len(chunks)} chunks from {len(documents)} documents")
-    titles = {d.doc_id: d.title for d in documents}
-    texts = [embedding_text(titles[c.doc_id], c.text, chunker) for c in chunks]
-    vectors = embedder.encode(texts)
+    vectors = embedder.encode([embedding_text(c.title, c.text, chunker) for c in chunks])
     background = _background(embedder, vectors, retrieval)
     store.save(
         index_dir,
@@ -133,22 +130,41 @@ def _background(embedder: Embedder, vectors: np.ndarray, settings: RetrievalSett
 def ensure_default_index(
     index_dir: Path | None = None, log: Callable[[str], None] | None = None
 ) -> bool:
-    """Builds the default index from the bundled article when it is missing or its article
-    changed. Never touches an index that holds other documents. True when it (re)built."""
+    """Builds the default index from the bundled article when it is missing, when the article
+    changed, or when this version cannot load it. An index holding any other document is never
+    touched. True when it (re)built."""
     index_dir = Path(index_dir) if index_dir else default_index_dir()
-    files, _ = find_files([DEFAULT_CORPUS])
     try:
         manifest = store.read_manifest(index_dir)
     except IndexMissingError:
         manifest = None
     if manifest is not None:
-        indexed = {d["path"]: d["sha256"] for d in manifest.get("documents", [])}
-        current = {read_document(p, i).path: read_document(p, i).sha256 for p, i in files}
-        if not set(indexed) <= set(current) or indexed == current:
-            return False  # fresh, or the user's own documents: leave it alone
+        bundled = {
+            d.path: d.sha256
+            for d in (read_document(p, i) for p, i in find_files([DEFAULT_CORPUS])[0])
+        }
+        indexed = {d.get("path"): d.get("sha256") for d in manifest.get("documents", [])}
+        if not set(indexed) <= set(bundled):
+            return False  # the user's own documents: leave them alone
+        if indexed == bundled:
+            try:
+                load_index(index_dir, get_embedder())
+                return False
+            except (IndexIncompatibleError, IndexCorruptError):
+                pass
     (log or _stderr)(f"Indexing the bundled article into {index_dir} ...")
     ingest([DEFAULT_CORPUS], index_dir)
     return True
+
+
+def load_index(index_dir: Path, embedder: Embedder) -> store.Index:
+    """Loads an index, refusing one built with other settings than this version uses."""
+    return store.load(
+        index_dir,
+        model=model_settings(embedder),
+        chunker=ChunkerSettings(window=embedder.window).to_dict(),
+        lexical=LexicalSettings().to_dict(),
+    )
 
 
 def _stderr(message: str) -> None:
@@ -185,11 +201,7 @@ class Assistant:
     ) -> Assistant:
         index_dir = Path(index_dir) if index_dir else default_index_dir()
         embedder = embedder or get_embedder()
-        chunker = ChunkerSettings(window=embedder.window).to_dict()
-        index = store.load(
-            index_dir, model=model_settings(embedder), chunker=chunker, lexical=LexicalSettings()
-        )
-        return cls(index, embedder)
+        return cls(load_index(index_dir, embedder), embedder)
 
     def ask(self, question: str, k: int = 3) -> Answer:
         question = validate_question(question, k)
@@ -207,13 +219,12 @@ class Assistant:
         for rank, (hit, ss) in enumerate(zip(hits, spans, strict=True), 1):
             sims = similarities[offset : offset + len(ss)]
             offset += len(ss)
-            doc = self.index.documents[hit.chunk.doc_id]
             passages.append(
                 Passage(
                     rank=rank,
                     score=hit.score,
                     text=hit.chunk.text,
-                    source=source_for(hit.chunk, doc),
+                    source=source_for(hit.chunk),
                     highlight=best_sentence(
                         hit.chunk.text, ss, sims, words, HIGHLIGHT_OVERLAP_WEIGHT
                     ),

@@ -7,17 +7,17 @@ import re
 import numpy as np
 
 from .lexical import STOPWORDS
-from .schema import Chunk, Document, Highlight, Source
+from .schema import Chunk, Highlight, Source
 from .sentences import sentence_spans
 
 _WORD = re.compile(r"[^\W_]+", re.UNICODE)
 
 
-def source_for(chunk: Chunk, doc: Document) -> Source:
+def source_for(chunk: Chunk) -> Source:
     return Source(
-        doc_id=doc.doc_id,
-        title=doc.title,
-        path=doc.path,
+        doc_id=chunk.doc_id,
+        title=chunk.title,
+        path=chunk.path,
         paragraphs=chunk.paragraphs,
         start=chunk.start,
         end=chunk.end,

@@ -107,7 +107,7 @@ def save(
             raise
 
 
-def load(index_dir: Path, *, model: dict, chunker: dict, lexical: LexicalSettings) -> Index:
+def load(index_dir: Path, *, model: dict, chunker: dict, lexical: dict) -> Index:
     """Loads and checks an index; refuses one built with another format, model or chunker."""
     index_dir = Path(index_dir)
     _recover_interrupted_swap(index_dir)
@@ -128,10 +128,8 @@ def load(index_dir: Path, *, model: dict, chunker: dict, lexical: LexicalSetting
         raise refuse(f"it was built with model {manifest.get('model')}, not {model}")
     if manifest.get("chunker") != chunker:
         raise refuse(f"it was built with chunker settings {manifest.get('chunker')}, not {chunker}")
-    if manifest.get("lexical") != lexical.to_dict():
-        raise refuse(
-            f"it was built with lexical settings {manifest.get('lexical')}, not {lexical.to_dict()}"
-        )
+    if manifest.get("lexical") != lexical:
+        raise refuse(f"it was built with lexical settings {manifest.get('lexical')}, not {lexical}")
 
     expected, found = manifest.get("files", {}), _file_entries(index_dir)
     for name in sorted(set(expected) | set(found)):
@@ -148,7 +146,7 @@ def load(index_dir: Path, *, model: dict, chunker: dict, lexical: LexicalSetting
             for d in (_document_from_json(line) for line in _lines(index_dir / "documents.jsonl"))
         }
         vectors = faiss.read_index(str(index_dir / "vectors.faiss"), faiss.IO_FLAG_MMAP)
-        lexical_index = LexicalIndex.load(index_dir / "bm25", lexical)
+        lexical_index = LexicalIndex.load(index_dir / "bm25", LexicalSettings(**lexical))
         background = np.load(index_dir / "background.npy")
     except (ValueError, KeyError, TypeError, RuntimeError, OSError) as exc:
         raise IndexCorruptError(str(index_dir), f"cannot parse it: {exc}", hint) from None

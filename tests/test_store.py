@@ -145,3 +145,26 @@ def test_a_second_writer_is_refused(article_index, tmp_path, embedder):
     with store.writer_lock(target), pytest.raises(IndexLockedError, match="Another ingest"):
         ingest([DEFAULT_CORPUS], target, embedder=embedder)
     assert not target.exists()
+
+
+def test_default_index_is_built_kept_and_repaired_but_user_indexes_are_left_alone(
+    tmp_path, embedder
+):
+    from assistant.api import ensure_default_index
+
+    target = tmp_path / "default"
+    assert ensure_default_index(target, log=lambda _: None) is True  # missing: built
+    assert ensure_default_index(target, log=lambda _: None) is False  # fresh: kept
+    manifest = json.loads((target / "manifest.json").read_text())
+    manifest["format_version"] = 0
+    (target / "manifest.json").write_text(json.dumps(manifest))
+    assert ensure_default_index(target, log=lambda _: None) is True  # unloadable: rebuilt
+    Assistant.open(target, embedder=embedder)
+
+    mine = tmp_path / "mine"
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "notes.txt").write_text("My notes\n\nNothing about the article here.")
+    ingest([tmp_path / "docs"], mine, embedder=embedder)
+    before = (mine / "manifest.json").read_bytes()
+    assert ensure_default_index(mine, log=lambda _: None) is False
+    assert (mine / "manifest.json").read_bytes() == before
