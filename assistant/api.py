@@ -120,7 +120,7 @@ def _background(embedder: Embedder, vectors: np.ndarray, settings: RetrievalSett
     """Vectors of the bundled generic questions, minus those close to this corpus."""
     questions = [q.strip() for q in BACKGROUND_QUESTIONS.read_text(encoding="utf-8").splitlines()]
     background = embedder.encode([q for q in questions if q])
-    closest = np.zeros(len(background), dtype=np.float32) - 1
+    closest = np.full(len(background), -1.0, dtype=np.float32)
     for start in range(0, len(vectors), 65536):  # bounded memory on large corpora
         block = background @ vectors[start : start + 65536].T
         closest = np.maximum(closest, block.max(axis=1))

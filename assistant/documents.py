@@ -10,10 +10,12 @@ from pathlib import Path
 
 from .errors import DocumentError, NoDocumentsError
 from .schema import Document
+from .sentences import strip_span
 
 SUPPORTED_SUFFIXES = (".txt", ".md")
 MAX_FILE_BYTES = 20 * 1024 * 1024
 
+NOT_TEXT = "this looks like a binary file, not text; only .txt and .md are read"
 _MD_HEADING = re.compile(r"^[ \t]{0,3}#{1,6}[ \t]+")
 
 
@@ -24,9 +26,7 @@ def decode(raw: bytes, path: str) -> str:
     if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
         text = raw.decode("utf-16")
     elif b"\x00" in raw[:8192]:
-        raise DocumentError(
-            path, "this looks like a binary file, not text; only .txt and .md are read"
-        )
+        raise DocumentError(path, NOT_TEXT)
     else:
         try:
             text = raw.decode("utf-8-sig")
@@ -39,9 +39,7 @@ def decode(raw: bytes, path: str) -> str:
     text = text.replace("\r\n", "\n").replace("\r", "\n")
     controls = sum(1 for ch in text[:8192] if ord(ch) < 32 and ch not in "\n\t\f\v")
     if controls > 0.01 * min(len(text), 8192) + 2:
-        raise DocumentError(
-            path, "this looks like a binary file, not text; only .txt and .md are read"
-        )
+        raise DocumentError(path, NOT_TEXT)
     if not text.strip():
         raise DocumentError(path, "the file has no text; add some text or leave it out")
     return text
@@ -61,15 +59,7 @@ def paragraph_spans(text: str, markdown: bool) -> list[tuple[int, int]]:
         else:
             spans.append((line.start(), line.end()))
         can_grow = not heading and len(spans) > 1
-    return [_strip(text, s, e) for s, e in spans]
-
-
-def _strip(text: str, s: int, e: int) -> tuple[int, int]:
-    while s < e and text[s].isspace():
-        s += 1
-    while e > s and text[e - 1].isspace():
-        e -= 1
-    return s, e
+    return [strip_span(text, s, e) for s, e in spans]
 
 
 def title_of(text: str, paragraphs: list[tuple[int, int]], markdown: bool, fallback: str) -> str:

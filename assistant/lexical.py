@@ -37,18 +37,14 @@ class LexicalSettings:
 
 class LexicalIndex:
     def __init__(self, bm25, settings: LexicalSettings) -> None:
-        import Stemmer
-
         self.bm25 = bm25
         self.settings = settings
-        self._stemmer = Stemmer.Stemmer(settings.stemmer)
+        self._stemmer = _stemmer(settings)
         df = np.diff(np.asarray(bm25.scores["indptr"]))
-        n = max(1, int(bm25.scores.get("num_docs", 0)) or len(df))
+        n = int(bm25.scores["num_docs"])
         self._vocab = bm25.vocab_dict
         self._idf = np.log1p((n - df + 0.5) / (df + 0.5))
         self._unknown_idf = float(np.log1p((n + 0.5) / 0.5))
-        # Largest score one matching term can add (tf -> infinity, the shortest document).
-        self._term_ceiling = 1.0  # bm25s' lucene variant: idf * tf / (tf + k1 * length norm)
 
     @classmethod
     def build(cls, texts: list[str], settings: LexicalSettings) -> LexicalIndex:
@@ -56,7 +52,7 @@ class LexicalIndex:
 
         bm25 = bm25s.BM25(k1=settings.k1, b=settings.b, method="lucene")
         with _quiet():
-            bm25.index(cls._tokenize(texts, settings), show_progress=False)
+            bm25.index(_tokenize(texts, _stemmer(settings)), show_progress=False)
         return cls(bm25, settings)
 
     def save(self, folder: Path) -> None:
@@ -72,36 +68,41 @@ class LexicalIndex:
         return cls(bm25, settings)
 
     def terms(self, text: str) -> list[str]:
-        return self._tokenize([text], self.settings, self._stemmer)[0]
+        return _tokenize([text], self._stemmer)[0]
 
     def scores(self, query: str) -> np.ndarray:
-        """BM25 of every chunk, divided by the query's own ceiling: 1.0 would mean every query
-        term (unknown ones included) matched as strongly as possible. Comparable across queries."""
+        """BM25 of every chunk, divided by the sum of the query terms' idf (unknown terms get the
+        largest): bm25s' lucene variant adds at most idf per term, so 1.0 would mean every term
+        matched as strongly as possible. Comparable across queries."""
         terms = self.terms(query)
         known = [t for t in terms if t in self._vocab]
         n_docs = self.bm25.scores["num_docs"]
         if not known:
             return np.zeros(n_docs, dtype=np.float32)
         raw = self.bm25.get_scores(known)
-        ceiling = self._term_ceiling * sum(
+        ceiling = sum(
             float(self._idf[self._vocab[t]]) if t in self._vocab else self._unknown_idf
             for t in terms
         )
         return (raw / ceiling).astype(np.float32)
 
-    @staticmethod
-    def _tokenize(texts: list[str], settings: LexicalSettings, stemmer=None) -> list[list[str]]:
-        import bm25s
-        import Stemmer
 
-        stemmer = stemmer or Stemmer.Stemmer(settings.stemmer)
-        return bm25s.tokenize(
-            texts,
-            stopwords=sorted(STOPWORDS),
-            stemmer=stemmer.stemWords,
-            return_ids=False,
-            show_progress=False,
-        )
+def _stemmer(settings: LexicalSettings):
+    import Stemmer
+
+    return Stemmer.Stemmer(settings.stemmer)
+
+
+def _tokenize(texts: list[str], stemmer) -> list[list[str]]:
+    import bm25s
+
+    return bm25s.tokenize(
+        texts,
+        stopwords=sorted(STOPWORDS),
+        stemmer=stemmer.stemWords,
+        return_ids=False,
+        show_progress=False,
+    )
 
 
 class _quiet:

@@ -46,13 +46,14 @@ def sentence_spans(text: str, start: int = 0, end: int | None = None) -> list[tu
             continue
         cuts.add(m.end())
     cuts.update(m.start() for m in _LINE_START.finditer(text, start, end))
-    spans = []
-    bounds = sorted(cuts)
-    for s, e in pairwise(bounds):
-        while s < e and text[s].isspace():
-            s += 1
-        while e > s and text[e - 1].isspace():
-            e -= 1
-        if s < e:
-            spans.append((s, e))
-    return spans
+    spans = [strip_span(text, s, e) for s, e in pairwise(sorted(cuts))]
+    return [(s, e) for s, e in spans if s < e]
+
+
+def strip_span(text: str, start: int, end: int) -> tuple[int, int]:
+    """The span moved inward past whitespace at both ends."""
+    while start < end and text[start].isspace():
+        start += 1
+    while end > start and text[end - 1].isspace():
+        end -= 1
+    return start, end

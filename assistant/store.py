@@ -20,6 +20,7 @@ import os
 import shutil
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -94,7 +95,7 @@ def save(
                 "lexical": lexical.settings.to_dict(),
                 "retrieval": retrieval,
                 "counts": {"documents": len(documents), "chunks": len(chunks)},
-                "documents": [_document_entry(d, chunks) for d in documents],
+                "documents": _document_entries(documents, chunks),
                 "files": _file_entries(new),
             }
             _write_lines(
@@ -191,9 +192,8 @@ def _swap_in(new: Path, index_dir: Path) -> None:
     if index_dir.exists():
         old = index_dir.parent / f".{index_dir.name}.old-{os.getpid()}-{time.time_ns()}"
         os.rename(index_dir, old)
-        os.rename(
-            new, index_dir
-        )  # a crash between the renames is undone by _recover_interrupted_swap
+        # a crash between these two renames is undone by _recover_interrupted_swap
+        os.rename(new, index_dir)
         shutil.rmtree(old, ignore_errors=True)
     else:
         os.rename(new, index_dir)
@@ -236,16 +236,20 @@ def _document_from_json(line: str) -> Document:
     return Document(**{**d, "paragraphs": tuple(tuple(p) for p in d["paragraphs"])})
 
 
-def _document_entry(doc: Document, chunks: list[Chunk]) -> dict:
-    return {
-        "doc_id": doc.doc_id,
-        "title": doc.title,
-        "path": doc.path,
-        "sha256": doc.sha256,
-        "chars": len(doc.text),
-        "paragraphs": len(doc.paragraphs),
-        "chunks": sum(1 for c in chunks if c.doc_id == doc.doc_id),
-    }
+def _document_entries(documents: list[Document], chunks: list[Chunk]) -> list[dict]:
+    per_document = Counter(c.doc_id for c in chunks)
+    return [
+        {
+            "doc_id": doc.doc_id,
+            "title": doc.title,
+            "path": doc.path,
+            "sha256": doc.sha256,
+            "chars": len(doc.text),
+            "paragraphs": len(doc.paragraphs),
+            "chunks": per_document[doc.doc_id],
+        }
+        for doc in documents
+    ]
 
 
 def _file_entries(folder: Path) -> dict[str, dict]:
