@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -19,8 +19,9 @@ import numpy as np
 from . import store
 from .chunking import ChunkerSettings, chunk_document, embedding_text
 from .citations import best_sentence, content_words, sentences_of, source_for
-from .documents import find_files, read_document
-from .embedding import Embedder, get_embedder
+from .conversation import search_text
+from .documents import find_files, read_document, read_documents
+from .embedding import Embedder, Progress, get_embedder
 from .errors import (
     DocumentError,
     EmptyQuestionError,
@@ -31,8 +32,8 @@ from .errors import (
     NoDocumentsError,
     QuestionTooLongError,
 )
-from .lexical import LexicalIndex, LexicalSettings
-from .retrieval import RetrievalSettings, Retriever
+from .lexical import LexicalIndex, LexicalSettings, lexical_text
+from .retrieval import RetrievalSettings, Retriever, check_mode
 from .schema import Answer, Passage
 
 MAX_QUESTION_CHARS = 20_000
@@ -74,9 +75,12 @@ def ingest(
     embedder: Embedder | None = None,
     chunker: ChunkerSettings | None = None,
     retrieval: RetrievalSettings | None = None,
+    lexical: LexicalSettings | None = None,
+    progress: Callable[[int], Progress] | None = None,
 ) -> IngestReport:
     """(Re)builds the index from `paths`. Any unreadable file stops the build, leaving the old
-    index untouched, unless `skip_bad` is set; then the rest is indexed and failures reported."""
+    index untouched, unless `skip_bad` is set; then the rest is indexed and failures reported.
+    `progress(total)` may return a callback that is told how many chunks each step embedded."""
     paths = list(paths)
     index_dir = Path(index_dir) if index_dir else default_index_dir()
     report = IngestReport(index_dir)
@@ -84,7 +88,7 @@ def ingest(
     documents = []
     for path, doc_id in files:
         try:
-            documents.append(read_document(path, doc_id))
+            documents.extend(read_documents(path, doc_id))
         except DocumentError as exc:
             report.failures.append(exc)
     if report.failures and not skip_bad:
@@ -95,17 +99,23 @@ def ingest(
     embedder = embedder or get_embedder()
     chunker = chunker or ChunkerSettings(window=embedder.window)
     retrieval = retrieval or RetrievalSettings()
+    lexical = lexical or LexicalSettings()
     chunks = []
     for doc in documents:
         chunks.extend(chunk_document(doc, embedder.count_tokens, chunker, first_id=len(chunks)))
-    vectors = embedder.encode([embedding_text(c.title, c.text, chunker) for c in chunks])
+    vectors = embedder.encode(
+        [embedding_text(c.title, c.text, chunker) for c in chunks],
+        progress=progress(len(chunks)) if progress else None,
+    )
     background = _background(embedder, vectors, retrieval)
     store.save(
         index_dir,
         documents=documents,
         chunks=chunks,
         vectors=vectors,
-        lexical=LexicalIndex.build([c.text for c in chunks], LexicalSettings()),
+        lexical=LexicalIndex.build(
+            [lexical_text(c.title, c.text, lexical) for c in chunks], lexical
+        ),
         background=background,
         model=model_settings(embedder),
         chunker=chunker.to_dict(),
@@ -194,6 +204,7 @@ class Assistant:
         self.index = index
         self.embedder = embedder
         self.retriever = Retriever(index)
+        self.chunker = ChunkerSettings(**index.manifest["chunker"])
 
     @classmethod
     def open(
@@ -203,18 +214,43 @@ class Assistant:
         embedder = embedder or get_embedder()
         return cls(load_index(index_dir, embedder), embedder)
 
-    def ask(self, question: str, k: int = 3) -> Answer:
+    def ask(
+        self,
+        question: str,
+        k: int = 3,
+        retriever: str | None = None,
+        context: Sequence[str] = (),
+    ) -> Answer:
+        """The k best passages for `question`. `context` holds the conversation's earlier
+        questions, oldest first: a follow-up ("When was that?") is searched together with them."""
         question = validate_question(question, k)
-        query = self._embed_question(question)
-        hits = self.retriever.search(question, query, k)
-        if not self.retriever.answerable(hits, query):
-            return Answer(question=question, answerable=False, passages=())
+        mode = check_mode(retriever or self.retriever.settings.mode)
+        searched = search_text(question, context)
+        query = self._embed_question(searched)
+        if searched != question:  # a follow-up: its own words weigh as much as the context
+            query = query + self._embed_question(question)
+            query /= np.linalg.norm(query)
+        ranking = self.retriever.search(searched, query, k, mode)
+        confidence = self.retriever.confidence(ranking, query)
+        answer = Answer(
+            question=question,
+            answerable=confidence >= self.retriever.settings.answerable_at,
+            passages=(),
+            confidence=confidence,
+            retriever=mode,
+            searched=searched,
+        )
+        if not answer.answerable:
+            return answer
+        hits = ranking.hits
         spans = [sentences_of(h.chunk.text) for h in hits]
-        sentence_texts = [
-            h.chunk.text[s:e] for h, ss in zip(hits, spans, strict=True) for s, e in ss
+        sentence_texts = [  # each sentence read in its document's context, like the chunks
+            embedding_text(h.chunk.title, h.chunk.text[s:e], self.chunker)
+            for h, ss in zip(hits, spans, strict=True)
+            for s, e in ss
         ]
         similarities = self.embedder.encode(sentence_texts) @ query
-        words = content_words(question)
+        words = content_words(searched)
         passages, offset = [], 0
         for rank, (hit, ss) in enumerate(zip(hits, spans, strict=True), 1):
             sims = similarities[offset : offset + len(ss)]
@@ -223,6 +259,8 @@ class Assistant:
                 Passage(
                     rank=rank,
                     score=hit.score,
+                    dense=hit.dense,
+                    lexical=hit.lexical,
                     text=hit.chunk.text,
                     source=source_for(hit.chunk),
                     highlight=best_sentence(
@@ -230,7 +268,7 @@ class Assistant:
                     ),
                 )
             )
-        return Answer(question=question, answerable=True, passages=tuple(passages))
+        return replace(answer, passages=tuple(passages))
 
     def _embed_question(self, question: str) -> np.ndarray:
         """The model reads the first 256 tokens of a longer question; BM25 reads all of it."""

@@ -53,6 +53,17 @@ def render_html(answer: Answer) -> str:
     return "".join(parts)
 
 
+def text_of(content) -> str:
+    """The text of a chat message, whether Gradio hands it over as a string or as parts."""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, dict):
+        return str(content.get("text") or content.get("value") or "")
+    if isinstance(content, list | tuple):
+        return " ".join(text_of(part) for part in content).strip()
+    return ""
+
+
 def build_app(assistant: Assistant) -> gr.Blocks:
     manifest = assistant.index.manifest
     titles = ", ".join(d["title"] for d in manifest["documents"][:5])
@@ -62,20 +73,28 @@ def build_app(assistant: Assistant) -> gr.Blocks:
         history = list(history or [])
         if not (message or "").strip():
             return "", history
+        earlier = [text_of(m["content"]) for m in history if m.get("role") == "user"]
         history.append({"role": "user", "content": message})
         try:
-            reply = render_html(assistant.ask(message, k=int(k)))
+            reply = render_html(assistant.ask(message, k=int(k), context=earlier))
         except AssistantError as exc:
             reply = f'<div class="not-found">{html.escape(str(exc))}</div>'
         history.append({"role": "assistant", "content": reply})
         return "", history
 
-    def ask(question: str, k: int = 3) -> str:
+    def ask(
+        question: str, k: int = 3, retriever: str = "", context: list[str] | None = None
+    ) -> str:
         """Answers `question` with the top `k` cited passages, as the JSON text of the answer
         contract (the same object `assistant ask --json` prints). It is text rather than an
-        object because gradio_client would try to download any dict with a "path" key."""
+        object because gradio_client would try to download any dict with a "path" key.
+        `retriever` is hybrid, dense or bm25 (empty: the index's default); `context` lists the
+        conversation's earlier questions, oldest first, for follow-ups."""
         try:
-            return assistant.ask(question, k=int(k)).to_json()
+            answer = assistant.ask(
+                question, k=int(k), retriever=retriever or None, context=context or ()
+            )
+            return answer.to_json()
         except AssistantError as exc:
             raise gr.Error(str(exc)) from None
 

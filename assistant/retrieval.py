@@ -1,26 +1,39 @@
-"""Search over the index: exact cosine top-k, one hit per distinct passage, and answerability."""
+"""Search over the index: dense (FAISS cosine), lexical (BM25) or both fused; answerability.
+
+Every hit carries both signals, whatever the mode, so answers can show why a passage matched and
+answerability does not depend on the mode asked for.
+"""
 
 from __future__ import annotations
 
 import re
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 
 import numpy as np
 
-from .schema import Chunk
+from .errors import InvalidArgumentError
+from .schema import MODES, Chunk
 from .store import Index
 
 
 @dataclass(frozen=True)
 class RetrievalSettings:
-    """Stored in the index manifest, so every query uses the values the index was built with."""
+    """Stored in the index manifest, so every query uses the values the index was built with.
+    Fusion values were tuned on the SciFact train split (scripts/tune_scifact.py)."""
 
-    lexical_weight: float = 0.5  # score = cosine + lexical_weight * normalised BM25
+    mode: str = "hybrid"
+    lexical_weight: float = 1.2  # hybrid score = cosine + lexical_weight * normalised BM25
     depth: int = 100  # candidates taken from each of the dense and lexical rankings
-    # Answerable when best score - background_weight * (cosine to the closest generic
-    # question) >= min_margin: the question is nearer the documents than everyday chatter.
-    background_weight: float = 1.0
-    min_margin: float = 0.0
+    # A passage sharing this much of its vocabulary with a better one is a near-copy of it
+    # (a reworded wire copy shares ~0.8, distinct paragraphs on one topic under 0.5).
+    near_duplicate: float = 0.7
+    # Answerability: a logistic model of the best cosine, the best BM25 and the cosine to the
+    # closest generic question, fitted by scripts/calibrate_answerability.py.
+    confidence_bias: float = 0.0
+    confidence_dense: float = 10.0
+    confidence_lexical: float = 5.0
+    confidence_background: float = -10.0
+    answerable_at: float = 0.5  # confidence from which passages are shown as an answer
     # Generic questions this close to some chunk are about the corpus: they are left out.
     background_max_corpus_similarity: float = 0.5
 
@@ -29,73 +42,106 @@ class RetrievalSettings:
 
     @classmethod
     def from_dict(cls, d: dict) -> RetrievalSettings:
-        return cls(**d)
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in known})
+
+
+@dataclass(frozen=True)
+class Ranking:
+    hits: list[Hit]
+    best_dense: float  # the highest cosine of the question with any chunk
+    best_lexical: float  # the highest normalised BM25 of any chunk
 
 
 @dataclass(frozen=True)
 class Hit:
     chunk: Chunk
-    score: float  # dense + lexical_weight * lexical
-    dense: float
-    lexical: float
+    score: float  # what the mode ranks by
+    dense: float  # cosine of question and chunk
+    lexical: float  # BM25 / sum of the question terms' idf, 0..~1
 
 
-def text_key(text: str) -> str:
-    """Chunks with the same key say the same thing: one of them is enough in an answer."""
-    return re.sub(r"\W+", " ", text).strip().casefold()
+_WORDS = re.compile(r"\w+")
+
+
+def overlap(a: set[str], b: set[str]) -> float:
+    """Share of the smaller word set found in the other: 1.0 for a copy or an excerpt."""
+    return len(a & b) / min(len(a), len(b)) if a and b else float(a == b)
+
+
+def check_mode(mode: str) -> str:
+    if mode not in MODES:
+        raise InvalidArgumentError(f"retriever must be one of {', '.join(MODES)}, not {mode!r}.")
+    return mode
 
 
 class Retriever:
     def __init__(self, index: Index) -> None:
         self.index = index
         self.settings = RetrievalSettings.from_dict(index.settings)
-        keys = [text_key(c.text) for c in index.chunks]
-        self._keys = keys
-        self._repeats = len(keys) - len(set(keys))
 
-    def search(self, question: str, query: np.ndarray, k: int) -> list[Hit]:
-        """The k best distinct chunks, best first, by fused dense and lexical score."""
+    def rank(
+        self, question: str, query: np.ndarray, mode: str | None = None, depth: int | None = None
+    ) -> Ranking:
+        """Candidate chunks, best first: the `depth` best of each ranking the mode uses."""
+        mode = check_mode(mode or self.settings.mode)
         total = self.index.vectors.ntotal
-        depth = min(total, max(self.settings.depth, k + self._repeats))
-        if depth == 0:
-            return []
-        dense_scores, dense_ids = self.index.vectors.search(query.reshape(1, -1), depth)
-        dense = {
-            int(i): float(s) for s, i in zip(dense_scores[0], dense_ids[0], strict=True) if i >= 0
-        }
+        depth = min(total, depth or self.settings.depth)
         lexical = self.index.lexical.scores(question)
-        lexical_ids = (
-            np.argpartition(-lexical, depth - 1)[:depth] if depth < total else range(total)
+        if depth == 0:
+            return Ranking([], 0.0, 0.0)
+        scores, ids = self.index.vectors.search(
+            query.reshape(1, -1), 1 if mode == "bm25" else depth
         )
-        for i in lexical_ids:
-            if int(i) not in dense and lexical[i] > 0:
-                dense[int(i)] = float(self.index.vectors.reconstruct(int(i)) @ query)
+        best_dense = float(scores[0][0])
+        candidates: dict[int, float] = {}
+        if mode != "bm25":
+            candidates = {
+                int(i): float(s) for s, i in zip(scores[0], ids[0], strict=True) if i >= 0
+            }
+        if mode != "dense":
+            top = np.argpartition(-lexical, depth - 1)[:depth] if depth < total else range(total)
+            missing = [int(i) for i in top if int(i) not in candidates and lexical[i] > 0]
+            if missing:
+                vectors = self.index.vectors.reconstruct_batch(np.array(missing, dtype=np.int64))
+                candidates.update(zip(missing, (vectors @ query).tolist(), strict=True))
         weight = self.settings.lexical_weight
-        ranked = sorted(
-            (
-                Hit(self.index.chunks[i], d + weight * float(lexical[i]), d, float(lexical[i]))
-                for i, d in dense.items()
-            ),
-            key=lambda h: (-h.score, h.chunk.chunk_id),
-        )
-        hits: list[Hit] = []
-        seen: set[str] = set()
-        for hit in ranked:
-            key = self._keys[hit.chunk.chunk_id]
-            if key not in seen:
-                seen.add(key)
-                hits.append(hit)
-                if len(hits) == k:
-                    break
-        return hits
+        hits = []
+        for i, dense in candidates.items():
+            lex = float(lexical[i])
+            score = {"dense": dense, "bm25": lex, "hybrid": dense + weight * lex}[mode]
+            hits.append(Hit(self.index.chunks[i], score, dense, lex))
+        hits.sort(key=lambda h: (-h.score, h.chunk.chunk_id))
+        return Ranking(hits, best_dense, float(lexical.max()))
 
-    def margin(self, hits: list[Hit], query: np.ndarray) -> float:
-        """How much better the best passage matches than the closest generic question."""
-        if not hits:
-            return -np.inf
+    def search(self, question: str, query: np.ndarray, k: int, mode: str | None = None) -> Ranking:
+        """The k best chunks, leaving out any that nearly repeats a better one's words."""
+        ranking = self.rank(question, query, mode)
+        chosen: list[Hit] = []
+        chosen_words: list[set[str]] = []
+        for hit in ranking.hits:
+            words = set(_WORDS.findall(hit.chunk.text.casefold()))
+            if any(overlap(words, other) >= self.settings.near_duplicate for other in chosen_words):
+                continue
+            chosen.append(hit)
+            chosen_words.append(words)
+            if len(chosen) == k:
+                break
+        return Ranking(chosen, ranking.best_dense, ranking.best_lexical)
+
+    def closest_background(self, query: np.ndarray) -> float:
         background = self.index.background
-        closest = float((background @ query).max()) if len(background) else 0.0
-        return hits[0].score - self.settings.background_weight * closest
+        return float((background @ query).max()) if len(background) else 0.0
 
-    def answerable(self, hits: list[Hit], query: np.ndarray) -> bool:
-        return self.margin(hits, query) >= self.settings.min_margin
+    def confidence(self, ranking: Ranking, query: np.ndarray) -> float:
+        """Probability that the documents answer the question (see RetrievalSettings)."""
+        s = self.settings
+        if not ranking.hits:
+            return 0.0
+        z = (
+            s.confidence_bias
+            + s.confidence_dense * ranking.best_dense
+            + s.confidence_lexical * ranking.best_lexical
+            + s.confidence_background * self.closest_background(query)
+        )
+        return float(1 / (1 + np.exp(-z)))

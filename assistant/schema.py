@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass
 
+MODES = ("hybrid", "dense", "bm25")  # retrievers: both fused, embeddings only, BM25 only
+
 
 @dataclass(frozen=True)
 class Document:
@@ -56,7 +58,9 @@ class Highlight:
 @dataclass(frozen=True)
 class Passage:
     rank: int
-    score: float
+    score: float  # what the retriever ranked by
+    dense: float  # cosine similarity of question and passage
+    lexical: float  # BM25 over the sum of the question terms' idf: 1.0 = every term matched fully
     text: str
     source: Source
     highlight: Highlight
@@ -67,15 +71,23 @@ class Answer:
     question: str
     answerable: bool
     passages: tuple[Passage, ...]
+    confidence: float = 0.0  # calibrated probability that the documents answer the question
+    retriever: str = "hybrid"
+    searched: str = ""  # what was searched: the question, led by earlier ones for a follow-up
 
     def to_dict(self) -> dict:
         return {
             "question": self.question,
             "answerable": self.answerable,
+            "confidence": round(self.confidence, 4),
+            "retriever": self.retriever,
+            "searched": self.searched or self.question,
             "passages": [
                 {
                     "rank": p.rank,
                     "score": round(p.score, 4),
+                    "dense": round(p.dense, 4),
+                    "lexical": round(p.lexical, 4),
                     "text": p.text,
                     "source": {**asdict(p.source), "paragraphs": list(p.source.paragraphs)},
                     "highlight": asdict(p.highlight),

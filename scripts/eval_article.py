@@ -3,7 +3,9 @@
     .venv/bin/python scripts/eval_article.py IN_SCOPE.jsonl [OUT_OF_SCOPE.jsonl] [--index DIR] [-v]
 
 IN_SCOPE lines: {"question", "answer"} (a string the answering passage must contain; compared
-case-insensitively) and optionally "answer_sentence". OUT_OF_SCOPE lines: {"question"}.
+case-insensitively) and optionally "answer_sentence"; "text" may stand for "question" (BEIR
+queries). OUT_OF_SCOPE: JSON lines {"question"}, or plain text, one question per line.
+--retriever hybrid|dense|bm25 picks the ranking (default: the index's).
 Prints rank-1, top-3 and highlight accuracy, and the answerable rates.
 """
 
@@ -24,6 +26,7 @@ def main() -> None:
     parser.add_argument("out_of_scope", type=Path, nargs="?")
     parser.add_argument("--index", type=Path)
     parser.add_argument("-k", type=int, default=3)
+    parser.add_argument("--retriever", choices=("hybrid", "dense", "bm25"))
     parser.add_argument("-v", "--verbose", action="store_true", help="list every miss")
     args = parser.parse_args()
     if args.index is None:
@@ -33,10 +36,12 @@ def main() -> None:
     rows = [
         json.loads(line) for line in args.in_scope.read_text(encoding="utf-8").splitlines() if line
     ]
+    for row in rows:
+        row.setdefault("question", row.get("text"))
     rank1 = top = highlight = answerable = 0
     started = time.perf_counter()
     for row in rows:
-        answer = assistant.ask(row["question"], k=args.k)
+        answer = assistant.ask(row["question"], k=args.k, retriever=args.retriever)
         key = row["answer"].casefold()
         texts = [p.text.casefold() for p in answer.passages]
         answerable += answer.answerable
@@ -59,9 +64,9 @@ def main() -> None:
     print(f"  highlight correct: {highlight}/{n} = {highlight / n:.1%}")
     if args.out_of_scope:
         outs = [
-            json.loads(line)
+            json.loads(line) if line.startswith("{") else {"question": line.strip()}
             for line in args.out_of_scope.read_text(encoding="utf-8").splitlines()
-            if line
+            if line.strip()
         ]
         wrongly = [
             row["question"] for row in outs if assistant.ask(row["question"], k=args.k).answerable

@@ -1,7 +1,6 @@
 import pytest
 
 from assistant.errors import EmptyQuestionError, InvalidArgumentError, QuestionTooLongError
-from assistant.retrieval import text_key
 
 from .conftest import DATA, read_jsonl
 
@@ -103,8 +102,8 @@ def test_repeated_paragraph_never_appears_twice(assistant):
     question = "What did they say about defense industry cooperation?"
     for k in (2, 3, 5, 14):
         passages = assistant.ask(question, k=k).passages
-        keys = [text_key(p.text) for p in passages]
-        assert len(keys) == len(set(keys))
+        texts = [p.text for p in passages]
+        assert len(texts) == len(set(texts))
     assert "defense industry cooperation" in assistant.ask(question).passages[0].text
     assert len(assistant.ask(question, k=14).passages) == 13  # 14 chunks, one a repeat
 
@@ -139,9 +138,18 @@ def test_bad_k_is_a_clear_error(assistant, k):
 
 def test_answer_json_contract(assistant):
     data = assistant.ask("Who condemned the PKK?").to_dict()
-    assert set(data) == {"question", "answerable", "passages"}
+    assert set(data) == {
+        "question",
+        "answerable",
+        "confidence",
+        "retriever",
+        "searched",
+        "passages",
+    }
+    assert data["retriever"] == "hybrid" and data["searched"] == data["question"]
+    assert 0.5 <= data["confidence"] <= 1
     passage = data["passages"][0]
-    assert set(passage) == {"rank", "score", "text", "source", "highlight"}
+    assert set(passage) == {"rank", "score", "dense", "lexical", "text", "source", "highlight"}
     assert set(passage["source"]) == {"doc_id", "title", "path", "paragraphs", "start", "end"}
     assert set(passage["highlight"]) == {"start", "end", "text"}
     assert isinstance(passage["source"]["paragraphs"], list)

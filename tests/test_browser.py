@@ -59,5 +59,14 @@ def test_chat_shows_the_cited_passage(server):
         )
         assert page.locator("#chat .answer-passage").count() == 3  # no passage shown for it
         page.screenshot(path=str(ARTIFACTS / "chat-not-found.png"), full_page=True)
+
+        box.fill("What operations did Ankara launch in northern Syria?")
+        box.press("Enter")
+        expect(page.locator("#chat .answer-passage")).to_have_count(6, timeout=60_000)
+        box.fill("When was the last one?")  # a follow-up: understood from the question before
+        box.press("Enter")
+        expect(page.locator("#chat .answer-passage")).to_have_count(9, timeout=60_000)
+        expect(page.locator("#chat .answer-passage").nth(6)).to_contain_text("Peace Spring (2019)")
+        page.screenshot(path=str(ARTIFACTS / "chat-follow-up.png"), full_page=True)
         browser.close()
     assert errors == []

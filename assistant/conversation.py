@@ -1,0 +1,46 @@
+"""Follow-up questions: "When was that?" is searched together with the question before it.
+
+A question is a follow-up when it cannot stand alone: it has no content words ("What is it?"),
+opens like a continuation ("And the PKK?", "What about Syria?"), or is short and refers back
+("Who leads it?"). Then the earlier question (and the one before, when that was a follow-up too)
+is searched with it. A question that stands alone is searched as it is.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+from .lexical import STOPWORDS
+
+REFERRING = frozenset(
+    """it its it's that this these those they them their theirs there then he him his she her
+    hers one ones same such former latter""".split()
+)
+OPENERS = ("and ", "and,", "what about", "how about", "also ", "but ", "so ")
+MAX_EARLIER = 2  # earlier questions a follow-up may draw on
+_WORD = re.compile(r"[^\W_]+(?:'[^\W_]+)?", re.UNICODE)
+
+
+def is_follow_up(question: str) -> bool:
+    folded = question.casefold().strip()
+    words = _WORD.findall(folded)
+    content = [w for w in words if w not in STOPWORDS and w not in REFERRING]
+    if not content:
+        return True
+    if folded.startswith(OPENERS) and len(content) <= 4:
+        return True
+    return len(content) <= 3 and any(w in REFERRING for w in words)
+
+
+def search_text(question: str, earlier: Sequence[str] = ()) -> str:
+    """What to search for `question`, given the earlier questions of the conversation."""
+    earlier = [q.strip() for q in earlier if q and q.strip()]
+    if not earlier or not is_follow_up(question):
+        return question
+    context: list[str] = []
+    for previous in reversed(earlier):
+        context.insert(0, previous)
+        if not is_follow_up(previous) or len(context) == MAX_EARLIER:
+            break
+    return " ".join([*context, question])
