@@ -19,7 +19,7 @@ import numpy as np
 from . import store
 from .chunking import ChunkerSettings, chunk_document, embedding_text
 from .citations import best_sentence, content_words, sentences_of, source_for
-from .conversation import search_text
+from .conversation import question_parts, search_text
 from .documents import find_files, read_document, read_documents
 from .embedding import Embedder, Progress, get_embedder
 from .errors import (
@@ -141,8 +141,8 @@ def ensure_default_index(
     index_dir: Path | None = None, log: Callable[[str], None] | None = None
 ) -> bool:
     """Builds the default index from the bundled article when it is missing, when the article
-    changed, or when this version cannot load it. An index holding any other document is never
-    touched. True when it (re)built."""
+    or this version's retrieval settings changed, or when this version cannot load it. An index
+    holding any other document is never touched. True when it (re)built."""
     index_dir = Path(index_dir) if index_dir else default_index_dir()
     try:
         manifest = store.read_manifest(index_dir)
@@ -156,7 +156,7 @@ def ensure_default_index(
         indexed = {d.get("path"): d.get("sha256") for d in manifest.get("documents", [])}
         if not set(indexed) <= set(bundled):
             return False  # the user's own documents: leave them alone
-        if indexed == bundled:
+        if indexed == bundled and manifest.get("retrieval") == RetrievalSettings().to_dict():
             try:
                 load_index(index_dir, get_embedder())
                 return False
@@ -232,9 +232,19 @@ class Assistant:
             query /= np.linalg.norm(query)
         ranking = self.retriever.search(searched, query, k, mode)
         confidence = self.retriever.confidence(ranking, query)
+        cut = self.retriever.settings.answerable_at
+        if confidence < cut and searched == question:
+            # partly about the documents? then answer the part that is
+            for part in question_parts(question):
+                part_query = self._embed_question(part)
+                part_ranking = self.retriever.search(part, part_query, k, mode)
+                part_confidence = self.retriever.confidence(part_ranking, part_query)
+                if part_confidence > confidence:
+                    searched, query, ranking = part, part_query, part_ranking
+                    confidence = part_confidence
         answer = Answer(
             question=question,
-            answerable=confidence >= self.retriever.settings.answerable_at,
+            answerable=confidence >= cut,
             passages=(),
             confidence=confidence,
             retriever=mode,

@@ -21,7 +21,7 @@ CountTokens = Callable[[str], int]
 @dataclass(frozen=True)
 class ChunkerSettings:
     name: str = "paragraph-sentence"
-    version: int = 2
+    version: int = 3
     window: int = 256  # the model's limit, [CLS] and [SEP] included
     min_tokens: int = 24
     title_prefix: bool = True  # the model sees "title: chunk text"; the chunk text stays exact
@@ -52,7 +52,12 @@ def chunk_document(
         pieces.extend((s, e, number) for s, e in spans)
 
     def is_title(numbers: list[int], start: int, end: int) -> bool:
-        return settings.title_prefix and numbers == [1] and doc.title in doc.text[start:end]
+        return (
+            settings.title_prefix
+            and bool(doc.title)
+            and numbers == [1]
+            and doc.title in doc.text[start:end]
+        )
 
     chunks: list[Chunk] = []
     i = 0

@@ -7,7 +7,7 @@ import re
 import numpy as np
 
 from .lexical import STOPWORDS
-from .schema import Chunk, Highlight, Source
+from .schema import Chunk, Highlight, Source, display_title
 from .sentences import sentence_spans
 
 _WORD = re.compile(r"[^\W_]+", re.UNICODE)
@@ -16,7 +16,7 @@ _WORD = re.compile(r"[^\W_]+", re.UNICODE)
 def source_for(chunk: Chunk) -> Source:
     return Source(
         doc_id=chunk.doc_id,
-        title=chunk.title,
+        title=display_title(chunk.title, chunk.path, chunk.doc_id),
         path=chunk.path,
         paragraphs=chunk.paragraphs,
         start=chunk.start,

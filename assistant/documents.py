@@ -21,6 +21,7 @@ SUPPORTED_SUFFIXES = (".txt", ".md", ".jsonl")
 SUPPORTED = ".txt, .md or .jsonl"
 MAX_FILE_BYTES = 20 * 1024 * 1024
 MAX_COLLECTION_BYTES = 512 * 1024 * 1024  # a .jsonl file holds many documents
+MAX_TITLE_CHARS = 150
 
 NOT_TEXT = f"this looks like a binary file, not text; only {SUPPORTED} files are read"
 _MD_HEADING = re.compile(r"^[ \t]{0,3}#{1,6}[ \t]+")
@@ -52,8 +53,14 @@ def decode(raw: bytes, path: str) -> str:
     return text
 
 
+def looks_like_title(line: str) -> bool:
+    """A short first line that does not end like a sentence: a headline, not prose."""
+    line = line.strip()
+    return 0 < len(line) <= MAX_TITLE_CHARS and not line.endswith((".", ",", ";", ":"))
+
+
 def paragraph_spans(text: str, markdown: bool) -> list[tuple[int, int]]:
-    """Runs of non-blank lines; the first line (the title) and Markdown headings stand alone."""
+    """Runs of non-blank lines; a title line and Markdown headings stand alone."""
     spans: list[tuple[int, int]] = []
     can_grow = False
     for line in re.finditer(r"[^\n]+", text):
@@ -61,18 +68,21 @@ def paragraph_spans(text: str, markdown: bool) -> list[tuple[int, int]]:
             can_grow = False
             continue
         heading = markdown and bool(_MD_HEADING.match(line.group()))
+        title = not spans and looks_like_title(line.group())
         if can_grow and not heading and line.start() == spans[-1][1] + 1:
             spans[-1] = (spans[-1][0], line.end())
         else:
             spans.append((line.start(), line.end()))
-        can_grow = not heading and len(spans) > 1
+        can_grow = not (heading or title)
     return [strip_span(text, s, e) for s, e in spans]
 
 
-def title_of(text: str, paragraphs: list[tuple[int, int]], markdown: bool, fallback: str) -> str:
+def title_of(text: str, paragraphs: list[tuple[int, int]], markdown: bool) -> str:
+    """The first paragraph when it is a heading or a title line; "" when the text has none."""
     first = text[paragraphs[0][0] : paragraphs[0][1]] if paragraphs else ""
-    title = _MD_HEADING.sub("", first).strip() if markdown else first.strip()
-    return title[:300] or fallback
+    if markdown and _MD_HEADING.match(first):
+        return _MD_HEADING.sub("", first).strip()[:MAX_TITLE_CHARS]
+    return first.strip() if "\n" not in first and looks_like_title(first) else ""
 
 
 def read_documents(path: Path, doc_id: str) -> list[Document]:
@@ -105,7 +115,7 @@ def read_document(path: Path, doc_id: str) -> Document:
     paragraphs = paragraph_spans(text, markdown)
     return Document(
         doc_id=doc_id,
-        title=title_of(text, paragraphs, markdown, fallback=path.stem),
+        title=title_of(text, paragraphs, markdown),
         path=shown,
         text=text,
         sha256=hashlib.sha256(raw).hexdigest(),
@@ -144,7 +154,7 @@ def read_collection(path: Path, file_id: str) -> list[Document]:
         documents.append(
             Document(
                 doc_id=f"{file_id}#{record_id}",
-                title=title_of(text, paragraphs, False, fallback=record_id),
+                title=title[:300],
                 path=shown,
                 text=text,
                 sha256=hashlib.sha256(line.encode("utf-8")).hexdigest(),

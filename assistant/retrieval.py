@@ -27,13 +27,17 @@ class RetrievalSettings:
     # A passage sharing this much of its vocabulary with a better one is a near-copy of it
     # (a reworded wire copy shares ~0.8, distinct paragraphs on one topic under 0.5).
     near_duplicate: float = 0.7
-    # Answerability: a logistic model of the best cosine, the best BM25 and the cosine to the
-    # closest generic question, fitted by scripts/calibrate_answerability.py.
-    confidence_bias: float = 0.0
-    confidence_dense: float = 10.0
-    confidence_lexical: float = 5.0
-    confidence_background: float = -10.0
-    answerable_at: float = 0.5  # confidence from which passages are shown as an answer
+    # Answerability: a logistic model of the best cosine, the best BM25, the cosine to the
+    # closest generic question and log10(chunks in the index) (the best of many chunks is
+    # higher by chance), fitted by scripts/calibrate_answerability.py.
+    confidence_bias: float = 1.974
+    confidence_dense: float = 17.012
+    confidence_lexical: float = 3.475
+    confidence_background: float = -16.521
+    confidence_log_chunks: float = -1.543
+    # Passages are shown from this confidence on: refusing an answerable question is counted
+    # twice as costly as showing passages for one the documents do not answer.
+    answerable_at: float = 1 / 3
     # Generic questions this close to some chunk are about the corpus: they are left out.
     background_max_corpus_similarity: float = 0.5
 
@@ -143,5 +147,6 @@ class Retriever:
             + s.confidence_dense * ranking.best_dense
             + s.confidence_lexical * ranking.best_lexical
             + s.confidence_background * self.closest_background(query)
+            + s.confidence_log_chunks * np.log10(max(1, self.index.vectors.ntotal))
         )
         return float(1 / (1 + np.exp(-z)))

@@ -8,10 +8,18 @@ from dataclasses import asdict, dataclass
 MODES = ("hybrid", "dense", "bm25")  # retrievers: both fused, embeddings only, BM25 only
 
 
+def display_title(title: str, path: str, doc_id: str) -> str:
+    """The title to show: the document's own, else its file name (and record id)."""
+    if title:
+        return title
+    stem = path.replace("\\", "/").rsplit("/", 1)[-1].rsplit(".", 1)[0] or doc_id
+    return f"{stem} #{doc_id.partition('#')[2]}" if "#" in doc_id else stem
+
+
 @dataclass(frozen=True)
 class Document:
     doc_id: str
-    title: str
+    title: str  # "" when the text has no title line
     path: str
     text: str
     sha256: str

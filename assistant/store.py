@@ -35,7 +35,7 @@ from .errors import (
     IndexMissingError,
 )
 from .lexical import LexicalIndex, LexicalSettings
-from .schema import Chunk, Document
+from .schema import Chunk, Document, display_title
 
 FORMAT = "citation-assistant-index"
 FORMAT_VERSION = 1  # bump on any change to the files' layout or meaning
@@ -241,7 +241,7 @@ def _document_entries(documents: list[Document], chunks: list[Chunk]) -> list[di
     return [
         {
             "doc_id": doc.doc_id,
-            "title": doc.title,
+            "title": display_title(doc.title, doc.path, doc.doc_id),
             "path": doc.path,
             "sha256": doc.sha256,
             "chars": len(doc.text),

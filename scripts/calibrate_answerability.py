@@ -2,9 +2,10 @@
 
     python scripts/calibrate_answerability.py ../shared/data/scifact
 
-Each question gets three signals from the Retriever: the best cosine to any chunk, the best
-normalised BM25 of any chunk, and the cosine to the closest generic everyday question (the
-index's background set). A logistic regression turns them into the probability that the
+Each question gets four signals from the Retriever: the best cosine to any chunk, the best
+normalised BM25 of any chunk, the cosine to the closest generic everyday question (the index's
+background set), and log10 of the number of chunks (the best of 10,000 chunks matches better by
+chance than the best of 14). A logistic regression turns them into the probability that the
 documents answer the question. It is fitted on three corpora at once, each group (corpus x
 in/out of scope) weighted equally:
 
@@ -30,6 +31,7 @@ import json
 import random
 import sys
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -64,6 +66,7 @@ def signals(assistant: Assistant, questions: list[str]) -> np.ndarray:
                 ranking.best_dense,
                 ranking.best_lexical,
                 assistant.retriever.closest_background(query),
+                np.log10(assistant.index.vectors.ntotal),
             ]
         )
     return np.array(rows, dtype=np.float64)
@@ -146,7 +149,8 @@ def main() -> None:
     beta = fit_logistic(x, y, w)
     p = probability(beta, x)
     cut = MISSED_ANSWER_COST_RATIO_CUT
-    print("fitted: bias {:.3f}, dense {:.3f}, lexical {:.3f}, background {:.3f}".format(*beta))
+    labels = ("bias", "dense", "lexical", "background", "log10 chunks")
+    print("fitted: " + ", ".join(f"{n} {b:.3f}" for n, b in zip(labels, beta, strict=True)))
     print("fit set, weighted share answerable at each cut (in scope / out of scope):")
     for c in (0.2, 0.25, 1 / 3, 0.4, 0.5, 0.6):
         inside = np.average(p[y == 1] >= c, weights=w[y == 1])
@@ -166,12 +170,27 @@ def main() -> None:
     report("fit set", fit_sets)
     report("held out", held_sets)
     print("\nheld out, partly about the documents (question + everyday question): answerable")
+    fitted = {
+        "confidence_bias": beta[0],
+        "confidence_dense": beta[1],
+        "confidence_lexical": beta[2],
+        "confidence_background": beta[3],
+        "confidence_log_chunks": beta[4],
+        "answerable_at": cut,
+    }
     for corpus, (assistant, inside, _) in held_sets.items():
-        mixed = [f"{q} {random.choice(generic_held)}" for q in inside]
-        share = np.mean(probability(beta, signals(assistant, mixed)) >= cut)
-        print(f"  {corpus:<13} {share:6.1%} of {len(mixed)}")
+        assistant.retriever.settings = replace(assistant.retriever.settings, **fitted)
+        mixed = [f"{q.rstrip('?. ')}, and {random.choice(generic_held)}" for q in inside]
+        share = np.mean([assistant.ask(q).answerable for q in mixed])
+        print(f"  {corpus:<13} {share:6.1%} of {len(mixed)}  e.g. {mixed[0]!r}")
     print("\nRetrievalSettings values:")
-    names = ("confidence_bias", "confidence_dense", "confidence_lexical", "confidence_background")
+    names = (
+        "confidence_bias",
+        "confidence_dense",
+        "confidence_lexical",
+        "confidence_background",
+        "confidence_log_chunks",
+    )
     for n, value in zip(names, beta, strict=True):
         print(f"    {n}: float = {value:.3f}")
     print(f"    answerable_at: float = {cut:.4f}")

@@ -2,6 +2,7 @@ import pytest
 
 from assistant.documents import find_files, paragraph_spans, read_document
 from assistant.errors import DocumentError, NoDocumentsError
+from assistant.schema import display_title
 from assistant.sentences import sentence_spans
 
 from .conftest import ARTICLE
@@ -38,6 +39,24 @@ def test_article_title_and_paragraphs():
     assert texts[1].startswith("Foreign Ministry headquarters in Ankara")
     assert all(t == t.strip() and t for t in texts)
     assert texts[11] == texts[13]  # the article repeats one paragraph
+
+
+def test_text_without_a_title_line_keeps_its_first_paragraph_whole(tmp_path):
+    path = tmp_path / "danube-notes.txt"
+    path.write_text(
+        "The Danube is the second-longest river in Europe.\nIt rises in the Black Forest.\n\n"
+        "It flows into the Black Sea.\n",
+        encoding="utf-8",
+    )
+    doc = read_document(path, "danube")
+    assert doc.title == ""
+    assert [doc.text[s:e] for s, e in doc.paragraphs] == [
+        "The Danube is the second-longest river in Europe.\nIt rises in the Black Forest.",
+        "It flows into the Black Sea.",
+    ]
+    assert display_title(doc.title, doc.path, doc.doc_id) == "danube-notes"
+    assert display_title("", "data/corpus.jsonl", "corpus#42") == "corpus #42"
+    assert display_title("Danube", "x.txt", "x") == "Danube"
 
 
 def test_markdown_headings_stand_alone():
