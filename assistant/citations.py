@@ -21,6 +21,8 @@ def source_for(chunk: Chunk) -> Source:
         paragraphs=chunk.paragraphs,
         start=chunk.start,
         end=chunk.end,
+        pages=chunk.pages,
+        section=chunk.section,
     )
 
 

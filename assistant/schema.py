@@ -24,6 +24,9 @@ class Document:
     text: str
     sha256: str
     paragraphs: tuple[tuple[int, int], ...]  # (start, end) of each paragraph in `text`
+    pages: tuple[tuple[int, int], ...] = ()  # (start, end) of each page, for paged formats (PDF)
+    sections: tuple[tuple[int, str], ...] = ()  # (start, heading) of each section, in text order
+    metadata: tuple[tuple[str, str], ...] = ()  # e.g. ("author", ...), ("date", ...), ("outlet", ...)
 
 
 @dataclass(frozen=True)
@@ -37,13 +40,17 @@ class Chunk:
     end: int
     paragraphs: tuple[int, ...]  # 1-based paragraph numbers the chunk covers
     n_tokens: int  # tokens the model sees for this chunk (title prefix included)
+    pages: tuple[int, ...] = ()  # 1-based pages the chunk covers (paged formats only)
+    section: str = ""  # heading of the section the chunk starts in, if the document has any
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), ensure_ascii=False)
 
     @classmethod
     def from_dict(cls, d: dict) -> Chunk:
-        return cls(**{**d, "paragraphs": tuple(d["paragraphs"])})
+        return cls(
+            **{**d, "paragraphs": tuple(d["paragraphs"]), "pages": tuple(d.get("pages", ()))}
+        )
 
 
 @dataclass(frozen=True)
@@ -54,6 +61,9 @@ class Source:
     paragraphs: tuple[int, ...]
     start: int  # offsets into the document text
     end: int
+    pages: tuple[int, ...] = ()  # 1-based pages, for paged formats (PDF)
+    section: str = ""  # heading of the section the passage starts in
+    metadata: tuple[tuple[str, str], ...] = ()  # the document's author, date, outlet... if known
 
 
 @dataclass(frozen=True)
@@ -97,7 +107,12 @@ class Answer:
                     "dense": round(p.dense, 4),
                     "lexical": round(p.lexical, 4),
                     "text": p.text,
-                    "source": {**asdict(p.source), "paragraphs": list(p.source.paragraphs)},
+                    "source": {
+                        **asdict(p.source),
+                        "paragraphs": list(p.source.paragraphs),
+                        "pages": list(p.source.pages),
+                        "metadata": dict(p.source.metadata),
+                    },
                     "highlight": asdict(p.highlight),
                 }
                 for p in self.passages

@@ -225,6 +225,9 @@ def _document_json(doc: Document) -> str:
             "path": doc.path,
             "sha256": doc.sha256,
             "paragraphs": doc.paragraphs,
+            "pages": doc.pages,
+            "sections": doc.sections,
+            "metadata": dict(doc.metadata),
             "text": doc.text,
         },
         ensure_ascii=False,
@@ -233,7 +236,15 @@ def _document_json(doc: Document) -> str:
 
 def _document_from_json(line: str) -> Document:
     d = json.loads(line)
-    return Document(**{**d, "paragraphs": tuple(tuple(p) for p in d["paragraphs"])})
+    return Document(
+        **{
+            **d,
+            "paragraphs": tuple(tuple(p) for p in d["paragraphs"]),
+            "pages": tuple(tuple(p) for p in d.get("pages", ())),
+            "sections": tuple(tuple(s) for s in d.get("sections", ())),
+            "metadata": tuple(d.get("metadata", {}).items()),
+        }
+    )
 
 
 def _document_entries(documents: list[Document], chunks: list[Chunk]) -> list[dict]:
