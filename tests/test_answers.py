@@ -148,6 +148,17 @@ def test_answer_json_contract(assistant):
     assert 0.5 <= data["confidence"] <= 1
     passage = data["passages"][0]
     assert set(passage) == {"rank", "score", "dense", "lexical", "text", "source", "highlight"}
-    assert set(passage["source"]) == {"doc_id", "title", "path", "paragraphs", "start", "end"}
+    assert set(passage["source"]) == {
+        "doc_id",
+        "title",
+        "path",
+        "paragraphs",
+        "start",
+        "end",
+        "pages",
+        "section",
+        "metadata",
+    }
+    assert passage["source"]["pages"] == [] and passage["source"]["metadata"] == {}
     assert set(passage["highlight"]) == {"start", "end", "text"}
     assert isinstance(passage["source"]["paragraphs"], list)
