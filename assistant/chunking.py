@@ -68,6 +68,7 @@ def chunk_document(
         while (
             i < len(pieces)
             and pieces[i][2] != numbers[-1]  # only whole short paragraphs are merged
+            and page_of(doc, start) == page_of(doc, pieces[i][0])  # a citation names one page
             and (tokens(start, end) < settings.min_tokens or is_title(numbers, start, end))
             and fits(start, pieces[i][1])
         ):
@@ -85,9 +86,38 @@ def chunk_document(
                 end=end,
                 paragraphs=tuple(numbers),
                 n_tokens=tokens(start, end),
+                pages=pages_of(doc, start, end),
+                section=section_of(doc, start),
             )
         )
     return chunks
+
+
+def pages_of(doc: Document, start: int, end: int) -> tuple[int, ...]:
+    """1-based numbers of the pages the span [start, end) overlaps (paged formats only)."""
+    return tuple(
+        number
+        for number, (s, e) in enumerate(doc.pages, 1)
+        if s < end and start < e or (s == e == start)
+    )
+
+
+def page_of(doc: Document, offset: int) -> int:
+    """The 1-based page holding `offset` (0 for documents without pages)."""
+    for number, (s, e) in enumerate(doc.pages, 1):
+        if offset < e or s == e == offset:
+            return number
+    return len(doc.pages)
+
+
+def section_of(doc: Document, start: int) -> str:
+    """The heading of the section a span starting at `start` falls in, if any."""
+    heading = ""
+    for s, title in doc.sections:
+        if s > start:
+            break
+        heading = title
+    return heading
 
 
 def _pack(
