@@ -82,9 +82,22 @@ def _parser() -> argparse.ArgumentParser:
     ask.set_defaults(run=_ask)
 
     serve = sub.add_parser("serve", help="start the web chat")
-    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument(
+        "--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine)"
+    )
     serve.add_argument("--port", type=int, default=7860)
     serve.add_argument("--index", type=Path, help=index_help)
+    serve.add_argument(
+        "--auth", metavar="USER:PASSWORD", help="require this login (default: $ASSISTANT_AUTH)"
+    )
+    serve.add_argument(
+        "--allow-public-without-auth",
+        action="store_true",
+        help="serve on a non-loopback address without a login (trusted networks only)",
+    )
+    serve.add_argument(
+        "--concurrency", type=int, default=4, help="questions answered at once (default 4)"
+    )
     serve.set_defaults(run=_serve)
 
     evaluate = sub.add_parser(
@@ -276,9 +289,20 @@ def _ask(args) -> int:
 
 
 def _serve(args) -> int:
+    from .security import auth_from, check_exposure
+
+    auth = auth_from(args.auth)
+    check_exposure(args.host, auth, args.allow_public_without_auth)  # before loading anything
     from .app import serve
 
-    serve(_open(args.index), host=args.host, port=args.port)
+    serve(
+        _open(args.index),
+        host=args.host,
+        port=args.port,
+        auth=auth,
+        allow_public=args.allow_public_without_auth,
+        concurrency=args.concurrency,
+    )
     return 0
 
 
