@@ -148,6 +148,7 @@ def ingest(
     embedder = embedder or get_embedder()
     index_dir.parent.mkdir(parents=True, exist_ok=True)
     with store.writer_lock(index_dir):
+        store.remove_leftovers(index_dir)  # of writers killed earlier
         old = None if rebuild else _existing_index(index_dir, embedder)
         sources = _plan(paths, old, report)
         if report.failures and not skip_bad:

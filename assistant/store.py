@@ -102,7 +102,7 @@ def save(
     index_dir = Path(index_dir)
     index_dir.parent.mkdir(parents=True, exist_ok=True)
     with writer_lock(index_dir) if lock else contextlib.nullcontext():
-        _remove_leftovers(index_dir)
+        remove_leftovers(index_dir)
         new = Path(tempfile.mkdtemp(prefix=f".{index_dir.name}.new-", dir=index_dir.parent))
         new.chmod(0o755)
         try:
@@ -283,7 +283,7 @@ def _recover_interrupted_swap(index_dir: Path) -> None:
             os.rename(olds[-1], index_dir)
 
 
-def _remove_leftovers(index_dir: Path) -> None:
+def remove_leftovers(index_dir: Path) -> None:
     """New folders of interrupted writes, old ones of finished swaps (we hold the lock)."""
     _recover_interrupted_swap(index_dir)
     for pattern in (f".{index_dir.name}.new-*", f".{index_dir.name}.old-*"):
