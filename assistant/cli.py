@@ -205,9 +205,9 @@ def _summary(report, strict: bool = False) -> int:
     )
     if report.written:
         print(
-            f"{counts or 'no change'}: {report.documents} document(s), {report.chunks} chunks "
-            f"({report.tokens:,} tokens) in {report.index_dir}; embedded {report.embedded} "
-            f"chunks, reused {report.reused}, in {report.seconds:.1f} s"
+            f"Indexed {report.documents} document(s) as {report.chunks} chunks "
+            f"({report.tokens:,} tokens) in {report.index_dir}: {counts or 'no change'}; "
+            f"embedded {report.embedded} chunks, reused {report.reused}, in {report.seconds:.1f} s"
         )
     else:
         print(
