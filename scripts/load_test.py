@@ -81,8 +81,12 @@ def run(url: str, clients: int, duration: float, seed: int) -> dict:
     latencies: list[float] = []
     errors: list[str] = []
     lock = threading.Lock()
-    ready = threading.Barrier(clients + 1)
     stop_at = [0.0]
+
+    def start_clock() -> None:  # runs once, when every client has connected
+        stop_at[0] = time.perf_counter() + duration
+
+    ready = threading.Barrier(clients + 1, action=start_clock)
 
     def client_loop(number: int) -> None:
         rng = random.Random(seed + number)
@@ -114,9 +118,8 @@ def run(url: str, clients: int, duration: float, seed: int) -> dict:
     threads = [threading.Thread(target=client_loop, args=(i,), daemon=True) for i in range(clients)]
     for thread in threads:
         thread.start()
-    ready.wait()  # every client connected: start the clock together
-    began = time.perf_counter()
-    stop_at[0] = began + duration
+    ready.wait()  # every client connected: the clock starts for all at once
+    began = stop_at[0] - duration
     for thread in threads:
         thread.join(timeout=duration + 120)
     wall = time.perf_counter() - began
