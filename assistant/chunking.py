@@ -105,17 +105,13 @@ def chunk_document(
 
 def pages_of(doc: Document, start: int, end: int) -> tuple[int, ...]:
     """1-based numbers of the pages the span [start, end) overlaps (paged formats only)."""
-    return tuple(
-        number
-        for number, (s, e) in enumerate(doc.pages, 1)
-        if s < end and start < e or (s == e == start)
-    )
+    return tuple(number for number, (s, e) in enumerate(doc.pages, 1) if s < end and start < e)
 
 
 def page_of(doc: Document, offset: int) -> int:
     """The 1-based page holding `offset` (0 for documents without pages)."""
     for number, (s, e) in enumerate(doc.pages, 1):
-        if offset < e or s == e == offset:
+        if s < e and offset < e:  # blank pages hold no text
             return number
     return len(doc.pages)
 

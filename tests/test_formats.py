@@ -133,3 +133,16 @@ def test_citation_names_the_most_precise_location():
     assert format_citation(Source(**base, pages=(4,))) == "T, p. 4, ¶3, chars 10–20"
     assert format_citation(Source(**base, pages=(4, 5))).startswith("T, pp. 4–5, ")
     assert format_citation(Source(**base, section="Parking")) == "T, § Parking, ¶3, chars 10–20"
+
+
+def test_blank_pdf_pages_keep_the_page_numbers_right(tmp_path, embedder):
+    from assistant.chunking import ChunkerSettings, chunk_document
+
+    path = make_pdf(tmp_path / "gap.pdf", ["First page text.", "", "Third page text."])
+    doc = read_document(path, "gap")
+    assert len(doc.pages) == 3 and doc.pages[1][0] == doc.pages[1][1]
+    chunks = chunk_document(doc, embedder.count_tokens, ChunkerSettings())
+    assert [(c.text, c.pages) for c in chunks] == [
+        ("First page text.", (1,)),
+        ("Third page text.", (3,)),
+    ]
