@@ -1,6 +1,6 @@
 """A local, citation-first retrieval assistant: answers are verbatim, cited spans of sources."""
 
-from .api import Assistant, IngestReport, default_index_dir, ingest
+from .api import Assistant, IngestReport, default_index_dir, ingest, list_documents, remove
 from .errors import AssistantError
 from .schema import Answer, Chunk, Document, Highlight, Passage, Source
 
@@ -16,4 +16,6 @@ __all__ = [
     "Source",
     "default_index_dir",
     "ingest",
+    "list_documents",
+    "remove",
 ]

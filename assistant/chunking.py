@@ -21,7 +21,7 @@ CountTokens = Callable[[str], int]
 @dataclass(frozen=True)
 class ChunkerSettings:
     name: str = "paragraph-sentence"
-    version: int = 3
+    version: int = 4  # 4: chunks keep to one page and one section
     window: int = 256  # the model's limit, [CLS] and [SEP] included
     min_tokens: int = 24
     title_prefix: bool = True  # the model sees "title: chunk text"; the chunk text stays exact
@@ -59,6 +59,15 @@ def chunk_document(
             and doc.title in doc.text[start:end]
         )
 
+    section_starts = {s for s, _ in doc.sections}
+
+    def headings_only(numbers: list[int]) -> bool:
+        """The chunk so far is headings (and the title): it may join the next section."""
+        return all(
+            doc.paragraphs[n - 1][0] in section_starts or (n == 1 and bool(doc.title))
+            for n in numbers
+        )
+
     chunks: list[Chunk] = []
     i = 0
     while i < len(pieces):
@@ -68,6 +77,8 @@ def chunk_document(
         while (
             i < len(pieces)
             and pieces[i][2] != numbers[-1]  # only whole short paragraphs are merged
+            and page_of(doc, start) == page_of(doc, pieces[i][0])  # a citation names one page
+            and not (pieces[i][0] in section_starts and not headings_only(numbers))
             and (tokens(start, end) < settings.min_tokens or is_title(numbers, start, end))
             and fits(start, pieces[i][1])
         ):
@@ -85,9 +96,35 @@ def chunk_document(
                 end=end,
                 paragraphs=tuple(numbers),
                 n_tokens=tokens(start, end),
+                pages=pages_of(doc, start, end),
+                section=section_of(doc, max(start, end - 1)),
             )
         )
     return chunks
+
+
+def pages_of(doc: Document, start: int, end: int) -> tuple[int, ...]:
+    """1-based numbers of the pages the span [start, end) overlaps (paged formats only)."""
+    return tuple(number for number, (s, e) in enumerate(doc.pages, 1) if s < end and start < e)
+
+
+def page_of(doc: Document, offset: int) -> int:
+    """The 1-based page holding `offset` (0 for documents without pages)."""
+    for number, (s, e) in enumerate(doc.pages, 1):
+        if s < e and offset < e:  # blank pages hold no text
+            return number
+    return len(doc.pages)
+
+
+def section_of(doc: Document, start: int) -> str:
+    """The heading of the section that `start` falls in, if any (a chunk passes its last
+    character: chunks do not cross sections, but may begin with the headings above them)."""
+    heading = ""
+    for s, title in doc.sections:
+        if s > start:
+            break
+        heading = title
+    return heading
 
 
 def _pack(

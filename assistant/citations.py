@@ -13,7 +13,7 @@ from .sentences import sentence_spans
 _WORD = re.compile(r"[^\W_]+", re.UNICODE)
 
 
-def source_for(chunk: Chunk) -> Source:
+def source_for(chunk: Chunk, metadata: tuple[tuple[str, str], ...] = ()) -> Source:
     return Source(
         doc_id=chunk.doc_id,
         title=display_title(chunk.title, chunk.path, chunk.doc_id),
@@ -23,14 +23,24 @@ def source_for(chunk: Chunk) -> Source:
         end=chunk.end,
         pages=chunk.pages,
         section=chunk.section,
+        metadata=metadata,
     )
 
 
 def format_citation(source: Source) -> str:
-    """'Title, ¶7, chars 1,234–1,456': the one citation format every front end shows."""
-    first, last = source.paragraphs[0], source.paragraphs[-1]
-    where = f"¶{first}" if first == last else f"¶{first}–{last}"
-    return f"{source.title}, {where}, chars {source.start:,}–{source.end:,}"
+    """'Title, p. 3, § Section, ¶7, chars 1,234–1,456': the one citation format every front end
+    shows. The page (paged formats) and section (documents with headings) come when known."""
+    parts = [source.title]
+    if source.pages:
+        first, last = source.pages[0], source.pages[-1]
+        parts.append(f"p. {first}" if first == last else f"pp. {first}–{last}")
+    if source.section and source.section != source.title:
+        parts.append(f"§ {source.section}")
+    if source.paragraphs:
+        first, last = source.paragraphs[0], source.paragraphs[-1]
+        parts.append(f"¶{first}" if first == last else f"¶{first}–{last}")
+    parts.append(f"chars {source.start:,}–{source.end:,}")
+    return ", ".join(parts)
 
 
 def content_words(text: str) -> set[str]:

@@ -35,14 +35,23 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(required=True, metavar="COMMAND")
     index_help = "index folder (default: index/default, or $ASSISTANT_INDEX)"
 
-    ingest = sub.add_parser("ingest", help="index .txt/.md files and folders")
+    ingest = sub.add_parser(
+        "ingest",
+        help="add or update .txt/.md/.html/.pdf/.docx/.jsonl files and folders in the index",
+        description="Adds new files, re-reads changed ones (by content hash) and removes "
+        "indexed files under PATH that no longer exist; other indexed files stay.",
+    )
     ingest.add_argument(
         "paths", nargs="*", metavar="PATH", help="files or folders (default: the bundled article)"
     )
     ingest.add_argument("--index", type=Path, help=index_help)
     ingest.add_argument(
-        "--skip-bad", action="store_true", help="index the readable files even if some fail"
+        "--rebuild", action="store_true", help="build from scratch from exactly PATH..."
     )
+    ingest.add_argument(
+        "--strict", action="store_true", help="write nothing if any file fails (default: skip it)"
+    )
+    ingest.add_argument("--skip-bad", action="store_true", help=argparse.SUPPRESS)  # the default
     ingest.add_argument(
         "--if-stale",
         action="store_true",
@@ -73,9 +82,22 @@ def _parser() -> argparse.ArgumentParser:
     ask.set_defaults(run=_ask)
 
     serve = sub.add_parser("serve", help="start the web chat")
-    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument(
+        "--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine)"
+    )
     serve.add_argument("--port", type=int, default=7860)
     serve.add_argument("--index", type=Path, help=index_help)
+    serve.add_argument(
+        "--auth", metavar="USER:PASSWORD", help="require this login (default: $ASSISTANT_AUTH)"
+    )
+    serve.add_argument(
+        "--allow-public-without-auth",
+        action="store_true",
+        help="serve on a non-loopback address without a login (trusted networks only)",
+    )
+    serve.add_argument(
+        "--concurrency", type=int, default=4, help="questions answered at once (default 4)"
+    )
     serve.set_defaults(run=_serve)
 
     evaluate = sub.add_parser(
@@ -97,6 +119,18 @@ def _parser() -> argparse.ArgumentParser:
     )
     evaluate.set_defaults(run=_eval)
 
+    remove = sub.add_parser("remove", help="remove files (or folders of them) from the index")
+    remove.add_argument(
+        "paths", nargs="+", metavar="PATH", help="indexed file or folder, or a document id"
+    )
+    remove.add_argument("--index", type=Path, help=index_help)
+    remove.set_defaults(run=_remove)
+
+    listing = sub.add_parser("list", help="show the indexed files: title, path, chunks, when")
+    listing.add_argument("--index", type=Path, help=index_help)
+    listing.add_argument("--json", action="store_true", help="one JSON object per file")
+    listing.set_defaults(run=_list)
+
     info = sub.add_parser("info", help="show what an index holds and how it was built")
     info.add_argument("--index", type=Path, help=index_help)
     info.set_defaults(run=_info)
@@ -113,23 +147,104 @@ def _ingest(args) -> int:
         if not built:
             print(f"Index is up to date: {args.index or 'index/default'}", file=sys.stderr)
         return 0
-    report = ingest(args.paths or [DEFAULT_CORPUS], args.index, skip_bad=args.skip_bad)
+    report = ingest(
+        args.paths or [DEFAULT_CORPUS],
+        args.index,
+        rebuild=args.rebuild,
+        skip_bad=not args.strict,
+        progress=_progress(),
+    )
+    return _summary(report, strict=args.strict)
+
+
+def _progress():
+    if not sys.stderr.isatty():
+        return None
+
+    def start(total: int):
+        done = [0]
+
+        def step(n: int) -> None:
+            done[0] += n
+            print(f"\rembedding {done[0]}/{total} chunks", end="", file=sys.stderr, flush=True)
+            if done[0] >= total:
+                print(file=sys.stderr)
+
+        return step
+
+    return start
+
+
+def _summary(report, strict: bool = False) -> int:
+    """The per-file messages, then one summary; exit status 1 when something failed."""
     for note in report.notes:
         print(f"note: {note}", file=sys.stderr)
     for failure in report.failures:
         print(f"error: {failure}", file=sys.stderr)
-    if report.failures and not args.skip_bad:
+    for path in report.kept:
+        print(f"note: {path}: its earlier indexed version is kept", file=sys.stderr)
+    for duplicate in report.duplicates:
+        print(f"note: {duplicate}: identical, indexed once", file=sys.stderr)
+    if report.failures and strict:
         print(
-            f"Nothing was written: {len(report.failures)} file(s) could not be read; the existing "
-            "index is unchanged. Fix or remove them, or pass --skip-bad to index the rest.",
+            f"Nothing was written: {len(report.failures)} file(s) failed (--strict); the existing "
+            "index is unchanged.",
             file=sys.stderr,
         )
         return 1
-    print(
-        f"Indexed {report.documents} document(s) as {report.chunks} chunks "
-        f"({report.tokens:,} tokens) into {report.index_dir}"
+    counts = ", ".join(
+        f"{len(items)} {label}"
+        for label, items in (
+            ("added", report.added),
+            ("updated", report.updated),
+            ("removed", report.removed),
+            ("unchanged", report.unchanged),
+            ("failed", report.failures),
+        )
+        if items
     )
-    return 1 if report.failures else 0
+    if report.written:
+        print(
+            f"Indexed {report.documents} document(s) as {report.chunks} chunks "
+            f"({report.tokens:,} tokens) in {report.index_dir}: {counts or 'no change'}; "
+            f"embedded {report.embedded} chunks, reused {report.reused}, in {report.seconds:.1f} s"
+        )
+    else:
+        print(
+            f"Index is up to date ({counts or 'no files'}): {report.documents} document(s), "
+            f"{report.chunks} chunks in {report.index_dir}"
+        )
+    if report.failures:
+        print(
+            f"{len(report.failures)} file(s) failed: "
+            + "; ".join(f.path for f in report.failures)
+            + ". The rest was indexed; fix those and run ingest again.",
+            file=sys.stderr,
+        )
+        return 1
+    return 0
+
+
+def _remove(args) -> int:
+    from .api import remove
+
+    return _summary(remove(args.paths, args.index))
+
+
+def _list(args) -> int:
+    from .api import default_index_dir, list_documents
+
+    documents = list_documents(args.index or default_index_dir())
+    if args.json:
+        for doc in documents:
+            print(json.dumps(doc.to_dict(), ensure_ascii=False))
+        return 0
+    for doc in documents:
+        when = doc.indexed_at.replace("T", " ")[:16]
+        extra = f"  (same as {doc.same_as}: indexed once)" if doc.same_as else ""
+        print(f"{doc.title}\n    {doc.path}  {doc.chunks} chunks  {when}{extra}")
+    print(f"{len(documents)} file(s), {sum(d.chunks for d in documents)} chunks")
+    return 0
 
 
 def _open(index: Path | None):
@@ -174,9 +289,20 @@ def _ask(args) -> int:
 
 
 def _serve(args) -> int:
+    from .security import auth_from, check_exposure
+
+    auth = auth_from(args.auth)
+    check_exposure(args.host, auth, args.allow_public_without_auth)  # before loading anything
     from .app import serve
 
-    serve(_open(args.index), host=args.host, port=args.port)
+    serve(
+        _open(args.index),
+        host=args.host,
+        port=args.port,
+        auth=auth,
+        allow_public=args.allow_public_without_auth,
+        concurrency=args.concurrency,
+    )
     return 0
 
 

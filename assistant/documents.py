@@ -2,6 +2,8 @@
 
 A `.jsonl` file is a collection: one document per line, {"_id", "title", "text"} as in BEIR
 corpora. Its document ids are "<file id>#<record id>" and its title is the text's first paragraph.
+`.html`, `.pdf` and `.docx` are extracted to plain text by `formats.py` (main text only, pages,
+headings as sections, author/date/outlet metadata); citations are spans into that text.
 """
 
 from __future__ import annotations
@@ -11,15 +13,17 @@ import json
 import os
 import re
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from .errors import DocumentError, NoDocumentsError
 from .schema import Document
 from .sentences import strip_span
 
-SUPPORTED_SUFFIXES = (".txt", ".md", ".jsonl")
-SUPPORTED = ".txt, .md or .jsonl"
-MAX_FILE_BYTES = 20 * 1024 * 1024
+SUPPORTED_SUFFIXES = (".txt", ".md", ".markdown", ".html", ".htm", ".pdf", ".docx", ".jsonl")
+SUPPORTED = ".txt, .md, .html, .pdf, .docx or .jsonl"
+MAX_FILE_BYTES = 20 * 1024 * 1024  # text and HTML
+MAX_BINARY_BYTES = 100 * 1024 * 1024  # PDF and DOCX: mostly fonts, images and compression
 MAX_COLLECTION_BYTES = 512 * 1024 * 1024  # a .jsonl file holds many documents
 MAX_TITLE_CHARS = 150
 
@@ -85,34 +89,65 @@ def title_of(text: str, paragraphs: list[tuple[int, int]], markdown: bool) -> st
     return first.strip() if "\n" not in first and looks_like_title(first) else ""
 
 
-def read_documents(path: Path, doc_id: str) -> list[Document]:
-    """The documents in one file: one for .txt and .md, one per record for .jsonl."""
-    if path.suffix.lower() == ".jsonl":
-        return read_collection(path, doc_id)
-    return [read_document(path, doc_id)]
+def size_limit(path: Path) -> int:
+    suffix = path.suffix.lower()
+    if suffix == ".jsonl":
+        return MAX_COLLECTION_BYTES
+    return MAX_BINARY_BYTES if suffix in (".pdf", ".docx") else MAX_FILE_BYTES
 
 
-def _read_bytes(path: Path, limit: int) -> bytes:
+def read_file_bytes(path: Path) -> bytes:
+    """The file's bytes, refusing one over its format's size limit or that cannot be read."""
     shown = display_path(path)
+    limit = size_limit(path)
     try:
         size = path.stat().st_size
         if size > limit:
             raise DocumentError(
                 shown,
-                f"the file is {size / 2**20:.1f} MiB; the limit is {limit // 2**20} MiB. "
-                "Split it into smaller files",
+                f"the file is {size / 2**20:.1f} MiB; the limit for this type is "
+                f"{limit // 2**20} MiB. Split it into smaller files",
             )
-        return path.read_bytes()
+        with open(path, "rb") as handle:
+            raw = handle.read(limit + 1)
     except OSError as exc:
-        raise DocumentError(shown, f"cannot read the file ({exc.strerror})") from None
+        if exc.errno == 40:  # ELOOP
+            raise DocumentError(shown, "the link points to itself (a symlink loop)") from None
+        if isinstance(exc, FileNotFoundError):
+            raise DocumentError(shown, "the file disappeared before it could be read") from None
+        raise DocumentError(shown, f"cannot read the file ({exc.strerror or exc})") from None
+    if len(raw) > limit:
+        raise DocumentError(shown, f"the file grew past the {limit // 2**20} MiB limit")
+    return raw
 
 
-def read_document(path: Path, doc_id: str) -> Document:
+def read_documents(path: Path, doc_id: str, raw: bytes | None = None) -> list[Document]:
+    """The documents in one file: one per file, or one per record for .jsonl. `raw`, when
+    given, is the file's content already read (so what is hashed is what is parsed)."""
+    if raw is None:
+        raw = read_file_bytes(path)
+    if path.suffix.lower() == ".jsonl":
+        return read_collection(path, doc_id, raw)
+    return [read_document(path, doc_id, raw)]
+
+
+def read_document(path: Path, doc_id: str, raw: bytes | None = None) -> Document:
     shown = display_path(path)
-    raw = _read_bytes(path, MAX_FILE_BYTES)
+    if raw is None:
+        raw = read_file_bytes(path)
+    suffix = path.suffix.lower()
+    if suffix in (".html", ".htm", ".pdf", ".docx"):
+        return _extracted_document(path, doc_id, raw, shown, suffix)
     text = decode(raw, shown)
-    markdown = path.suffix.lower() == ".md"
+    markdown = suffix in (".md", ".markdown")
     paragraphs = paragraph_spans(text, markdown)
+    sections = ()
+    if markdown:
+        sections = tuple(
+            (s, _MD_HEADING.sub("", text[s:e]).strip().rstrip("#").strip()[:200])
+            for s, e in paragraphs
+            if _MD_HEADING.match(text[s:e]) and "\n" not in text[s:e]
+        )
     return Document(
         doc_id=doc_id,
         title=title_of(text, paragraphs, markdown),
@@ -120,13 +155,60 @@ def read_document(path: Path, doc_id: str) -> Document:
         text=text,
         sha256=hashlib.sha256(raw).hexdigest(),
         paragraphs=tuple(paragraphs),
+        sections=sections,
     )
 
 
-def read_collection(path: Path, file_id: str) -> list[Document]:
+def _extracted_document(path: Path, doc_id: str, raw: bytes, shown: str, suffix: str) -> Document:
+    from . import formats
+
+    if not raw.strip():
+        raise DocumentError(shown, "the file is empty; add some text or leave it out")
+    if suffix == ".pdf":
+        extracted = formats.read_pdf(raw, shown)
+    elif suffix == ".docx":
+        extracted = formats.read_docx(raw, shown)
+    else:
+        if b"\x00" in raw[:8192] and not raw.startswith((b"\xff\xfe", b"\xfe\xff")):
+            raise DocumentError(shown, NOT_TEXT)
+        extracted = formats.read_html(raw, _html_text(raw), shown)
+    text = extracted.text
+    if not text.strip():
+        raise DocumentError(shown, "no readable text was found in the file")
+    paragraphs = paragraph_spans(text, markdown=False)
+    return Document(
+        doc_id=doc_id,
+        title=(extracted.title or title_of(text, paragraphs, False))[:MAX_TITLE_CHARS],
+        path=shown,
+        text=text,
+        sha256=hashlib.sha256(raw).hexdigest(),
+        paragraphs=tuple(paragraphs),
+        pages=tuple(extracted.pages),
+        sections=tuple(extracted.sections),
+        metadata=tuple(extracted.metadata.items()),
+    )
+
+
+def _html_text(raw: bytes) -> str:
+    """HTML as text: UTF-8 or UTF-16 with a BOM, else the charset the page declares."""
+    if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return raw.decode("utf-16", errors="replace")
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        declared = re.search(rb"charset=[\"']?([A-Za-z0-9_-]+)", raw[:4096])
+        try:
+            return raw.decode(declared.group(1).decode() if declared else "cp1252", "replace")
+        except LookupError:
+            return raw.decode("cp1252", errors="replace")
+
+
+def read_collection(path: Path, file_id: str, raw: bytes | None = None) -> list[Document]:
     """One document per JSON line with a "text" (and optional "title" and "_id" or "id")."""
     shown = display_path(path)
-    lines = decode(_read_bytes(path, MAX_COLLECTION_BYTES), shown).split("\n")
+    if raw is None:
+        raw = read_file_bytes(path)
+    lines = decode(raw, shown).split("\n")
     documents, seen = [], set()
     for number, line in enumerate(lines, 1):
         if not line.strip():
@@ -168,44 +250,89 @@ def read_collection(path: Path, file_id: str) -> list[Document]:
 
 def display_path(path: Path) -> str:
     """Relative to the working directory when inside it, else absolute."""
-    absolute = path.resolve()
+    absolute = Path(os.path.abspath(path))  # links are not followed: a loop is no error here
     try:
-        return str(absolute.relative_to(Path.cwd().resolve()))
+        return str(absolute.relative_to(os.getcwd()))
     except ValueError:
         return str(absolute)
 
 
-def find_files(paths: Iterable[str | Path]) -> tuple[list[tuple[Path, str]], list[str]]:
-    """(file, doc_id) pairs for every supported file under `paths`, plus notes on skipped ones."""
-    found: list[tuple[Path, str]] = []
-    notes: list[str] = []
+@dataclass
+class Walk:
+    """What a walk over the given paths found."""
+
+    files: list[tuple[Path, str]] = field(default_factory=list)  # (file, doc id from its path)
+    notes: list[str] = field(default_factory=list)  # skipped files, with why
+    failures: list[DocumentError] = field(default_factory=list)  # given paths that failed
+    missing: list[Path] = field(default_factory=list)  # given paths that do not exist
+
+
+def walk(paths: Iterable[str | Path]) -> Walk:
+    """Every supported file under `paths`, recursively. Hidden files, unsupported types and
+    symlink loops are skipped with a note; linked folders are followed once."""
+    result = Walk()
     for given in paths:
         root = Path(given)
         if root.is_dir():
-            for dirpath, dirnames, filenames in os.walk(root):
-                dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+            seen = {os.path.realpath(root)}
+            for dirpath, dirnames, filenames in os.walk(root, followlinks=True):
+                keep = []
+                for d in sorted(dirnames):
+                    real = os.path.realpath(os.path.join(dirpath, d))
+                    if d.startswith("."):
+                        continue
+                    if real in seen:
+                        result.notes.append(
+                            f"skipped {display_path(Path(dirpath, d))}: a link to a folder "
+                            "already walked (a symlink loop?)"
+                        )
+                        continue
+                    seen.add(real)
+                    keep.append(d)
+                dirnames[:] = keep
                 for name in sorted(filenames):
                     file = Path(dirpath, name)
                     if name.startswith("."):
                         continue
                     if file.suffix.lower() in SUPPORTED_SUFFIXES:
-                        found.append((file, _doc_id(file.relative_to(root).with_suffix(""))))
+                        result.files.append((file, _doc_id(file.relative_to(root))))
                     else:
-                        notes.append(f"skipped {display_path(file)}: not a {SUPPORTED} file")
+                        result.notes.append(f"skipped {display_path(file)}: not a {SUPPORTED} file")
         elif root.is_file():
             if root.suffix.lower() not in SUPPORTED_SUFFIXES:
-                raise DocumentError(str(given), f"unsupported file type; give {SUPPORTED} files")
-            found.append((root, _doc_id(Path(root.stem))))
+                result.failures.append(
+                    DocumentError(str(given), f"unsupported file type; give {SUPPORTED} files")
+                )
+            else:
+                result.files.append((root, _doc_id(Path(root.name))))
+        elif root.is_symlink():
+            result.failures.append(
+                DocumentError(str(given), "a broken link or a symlink loop; nothing to read")
+            )
         else:
-            raise DocumentError(str(given), "no such file or folder")
-    if not found:
+            result.missing.append(root)
+    result.files = _unique_ids(result.files)
+    return result
+
+
+def find_files(paths: Iterable[str | Path]) -> tuple[list[tuple[Path, str]], list[str]]:
+    """(file, doc_id) pairs for every supported file under `paths`, plus notes on skipped ones;
+    raises for a missing or unsupported given path, or when nothing is found."""
+    paths = list(paths)
+    found = walk(paths)
+    if found.failures:
+        raise found.failures[0]
+    if found.missing:
+        raise DocumentError(str(found.missing[0]), "no such file or folder")
+    if not found.files:
         raise NoDocumentsError(
             f"No {SUPPORTED} files found in: " + ", ".join(str(p) for p in paths)
         )
-    return _unique_ids(found), notes
+    return found.files, found.notes
 
 
 def _doc_id(relative: Path) -> str:
+    relative = relative.with_suffix("")
     slug = re.sub(r"[^a-z0-9]+", "-", "/".join(relative.parts).lower()).strip("-")
     return slug or "document"
 

@@ -1,19 +1,24 @@
 """The index folder: a plain, versioned, inspectable directory.
 
-    manifest.json     format version, model, chunker and retrieval settings, documents, file hashes
-    vectors.faiss     the FAISS index (inner product over L2-normalised vectors = cosine)
+    manifest.json     format version, model, chunker and retrieval settings, documents, source
+                      files (path, content hash, when indexed), data file hashes
+    vectors.npy       the chunk vectors (float32, one row per chunk): the source of truth, reused
+                      by incremental ingests
+    vectors.faiss     the FAISS index built from them (inner product over L2-normalised vectors)
     bm25/             the lexical index (bm25s) over the chunk texts
     background.npy    vectors of generic everyday questions, the reference for "not answerable"
     chunks.jsonl      one chunk per line, in vector order
     documents.jsonl   each document's extracted text and paragraph spans, for exact citations
 
-A write goes to a new sibling folder that is swapped in by rename, under a lock, so readers see
-either the old index or the new one, never a half-written one.
+A write goes to a new sibling folder that is swapped in by one atomic exchange of the two folders
+(renameat2 RENAME_EXCHANGE; two renames where the file system lacks it), under a lock, so readers
+see either the old index or the new one, never a half-written one.
 """
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import hashlib
 import json
 import os
@@ -38,7 +43,7 @@ from .lexical import LexicalIndex, LexicalSettings
 from .schema import Chunk, Document, display_title
 
 FORMAT = "citation-assistant-index"
-FORMAT_VERSION = 1  # bump on any change to the files' layout or meaning
+FORMAT_VERSION = 2  # bump on any change to the files' layout or meaning
 
 
 @dataclass(frozen=True)
@@ -50,6 +55,7 @@ class Index:
     vectors: faiss.Index
     lexical: LexicalIndex
     background: np.ndarray
+    matrix: np.ndarray  # the same vectors as a (memory-mapped) array, row i = chunk i
 
     @property
     def settings(self) -> dict:
@@ -57,7 +63,22 @@ class Index:
 
 
 def rebuild_hint(index_dir: Path) -> str:
-    return f"assistant ingest PATH... --index {index_dir}"
+    return f"assistant ingest PATH... --rebuild --index {index_dir}"
+
+
+def build_vector_index(vectors: np.ndarray) -> faiss.Index:
+    """The FAISS index over the chunk vectors (exact inner product)."""
+    flat = faiss.IndexFlatIP(vectors.shape[1])
+    flat.add(np.ascontiguousarray(vectors, dtype=np.float32))
+    return flat
+
+
+def write_vector_index(index: faiss.Index, path: Path) -> None:
+    faiss.write_index(index, str(path))
+
+
+def read_vector_index(path: Path) -> faiss.Index:
+    return faiss.read_index(str(path), faiss.IO_FLAG_MMAP)
 
 
 def save(
@@ -71,21 +92,31 @@ def save(
     model: dict,
     chunker: dict,
     retrieval: dict,
+    sources: list[dict] | None = None,
+    hook=None,
+    lock: bool = True,
 ) -> None:
+    """Writes a complete new version beside the old one and swaps it in. `hook(step)` is called
+    between steps (tests use it to stop a write half-way)."""
+    hook = hook or (lambda step: None)
     index_dir = Path(index_dir)
     index_dir.parent.mkdir(parents=True, exist_ok=True)
-    with writer_lock(index_dir):
-        _remove_leftovers(index_dir)
+    with writer_lock(index_dir) if lock else contextlib.nullcontext():
+        remove_leftovers(index_dir)
         new = Path(tempfile.mkdtemp(prefix=f".{index_dir.name}.new-", dir=index_dir.parent))
         new.chmod(0o755)
         try:
-            flat = faiss.IndexFlatIP(vectors.shape[1])
-            flat.add(np.ascontiguousarray(vectors, dtype=np.float32))
-            faiss.write_index(flat, str(new / "vectors.faiss"))
+            vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+            _save_npy(new / "vectors.npy", vectors)
+            hook("vectors.npy")
+            write_vector_index(build_vector_index(vectors), new / "vectors.faiss")
+            hook("vectors.faiss")
             _write_lines(new / "chunks.jsonl", (c.to_json() for c in chunks))
             _write_lines(new / "documents.jsonl", (_document_json(d) for d in documents))
+            hook("jsonl")
             lexical.save(new / "bm25")
-            np.save(new / "background.npy", background.astype(np.float32))
+            _save_npy(new / "background.npy", background.astype(np.float32))
+            hook("bm25")
             manifest = {
                 "format": FORMAT,
                 "format_version": FORMAT_VERSION,
@@ -96,20 +127,46 @@ def save(
                 "retrieval": retrieval,
                 "counts": {"documents": len(documents), "chunks": len(chunks)},
                 "documents": _document_entries(documents, chunks),
+                "sources": sources or [],
                 "files": _file_entries(new),
             }
             _write_lines(
                 new / "manifest.json", [json.dumps(manifest, indent=2, ensure_ascii=False)]
             )
             _fsync_dir(new)
-            _swap_in(new, index_dir)
+            hook("manifest")
+            _swap_in(new, index_dir, hook)
         except BaseException:
             shutil.rmtree(new, ignore_errors=True)
             raise
 
 
+def version_of(index_dir: Path) -> tuple[int, int] | None:
+    """Changes whenever a new version is swapped in (each version is a new folder)."""
+    try:
+        st = os.stat(Path(index_dir) / "manifest.json")
+    except OSError:
+        return None
+    return st.st_ino, st.st_mtime_ns
+
+
 def load(index_dir: Path, *, model: dict, chunker: dict, lexical: dict) -> Index:
-    """Loads and checks an index; refuses one built with another format, model or chunker."""
+    """Loads and checks an index; refuses one built with another format, model or chunker.
+    A version swapped in while it was being read is read again."""
+    for _attempt in range(5):
+        before = version_of(index_dir)
+        try:
+            index = _load(index_dir, model=model, chunker=chunker, lexical=lexical)
+        except (IndexCorruptError, IndexMissingError):
+            if version_of(index_dir) == before:
+                raise
+            continue
+        if version_of(index_dir) == before:
+            return index
+    return _load(index_dir, model=model, chunker=chunker, lexical=lexical)
+
+
+def _load(index_dir: Path, *, model: dict, chunker: dict, lexical: dict) -> Index:
     index_dir = Path(index_dir)
     _recover_interrupted_swap(index_dir)
     manifest = read_manifest(index_dir)
@@ -146,18 +203,19 @@ def load(index_dir: Path, *, model: dict, chunker: dict, lexical: dict) -> Index
             d.doc_id: d
             for d in (_document_from_json(line) for line in _lines(index_dir / "documents.jsonl"))
         }
-        vectors = faiss.read_index(str(index_dir / "vectors.faiss"), faiss.IO_FLAG_MMAP)
+        vectors = read_vector_index(index_dir / "vectors.faiss")
+        matrix = np.load(index_dir / "vectors.npy", mmap_mode="r")
         lexical_index = LexicalIndex.load(index_dir / "bm25", LexicalSettings(**lexical))
         background = np.load(index_dir / "background.npy")
     except (ValueError, KeyError, TypeError, RuntimeError, OSError) as exc:
         raise IndexCorruptError(str(index_dir), f"cannot parse it: {exc}", hint) from None
-    if vectors.ntotal != len(chunks) or len(chunks) != manifest["counts"]["chunks"]:
+    if not (vectors.ntotal == len(chunks) == len(matrix) == manifest["counts"]["chunks"]):
         raise IndexCorruptError(str(index_dir), "vector and chunk counts differ", hint)
     if vectors.d != model["dimension"]:
         raise refuse(
             f"its vectors have {vectors.d} dimensions, the model makes {model['dimension']}"
         )
-    return Index(index_dir, manifest, chunks, documents, vectors, lexical_index, background)
+    return Index(index_dir, manifest, chunks, documents, vectors, lexical_index, background, matrix)
 
 
 def read_manifest(index_dir: Path) -> dict:
@@ -188,16 +246,32 @@ def writer_lock(index_dir: Path) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def _swap_in(new: Path, index_dir: Path) -> None:
-    if index_dir.exists():
+def _swap_in(new: Path, index_dir: Path, hook=None) -> None:
+    hook = hook or (lambda step: None)
+    if not index_dir.exists():
+        os.rename(new, index_dir)
+    elif _exchange(new, index_dir):  # one atomic step: `new` now holds the old version
+        hook("swapped")
+        shutil.rmtree(new, ignore_errors=True)
+    else:
         old = index_dir.parent / f".{index_dir.name}.old-{os.getpid()}-{time.time_ns()}"
         os.rename(index_dir, old)
+        hook("renamed-old")
         # a crash between these two renames is undone by _recover_interrupted_swap
         os.rename(new, index_dir)
         shutil.rmtree(old, ignore_errors=True)
-    else:
-        os.rename(new, index_dir)
     _fsync_dir(index_dir.parent)
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Atomically swaps two paths (Linux renameat2 RENAME_EXCHANGE); False where unsupported."""
+    try:
+        renameat2 = ctypes.CDLL(None, use_errno=True).renameat2
+    except (AttributeError, OSError):
+        return False
+    at_fdcwd, rename_exchange = -100, 2
+    done = renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange)
+    return done == 0
 
 
 def _recover_interrupted_swap(index_dir: Path) -> None:
@@ -209,12 +283,19 @@ def _recover_interrupted_swap(index_dir: Path) -> None:
             os.rename(olds[-1], index_dir)
 
 
-def _remove_leftovers(index_dir: Path) -> None:
+def remove_leftovers(index_dir: Path) -> None:
     """New folders of interrupted writes, old ones of finished swaps (we hold the lock)."""
     _recover_interrupted_swap(index_dir)
     for pattern in (f".{index_dir.name}.new-*", f".{index_dir.name}.old-*"):
         for leftover in index_dir.parent.glob(pattern):
             shutil.rmtree(leftover, ignore_errors=True)
+
+
+def _save_npy(path: Path, array: np.ndarray) -> None:
+    with open(path, "wb") as handle:
+        np.save(handle, array)
+        handle.flush()
+        os.fsync(handle.fileno())
 
 
 def _document_json(doc: Document) -> str:

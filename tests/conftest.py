@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import socket
@@ -45,7 +46,9 @@ def assistant(article_index, embedder) -> Assistant:
     return Assistant.open(article_index, embedder=embedder)
 
 
-def run_cli(*args: str, stdin: str | None = None, cwd: Path = ROOT) -> subprocess.CompletedProcess:
+def run_cli(
+    *args: str, stdin: str | None = None, cwd: Path = ROOT, env: dict | None = None
+) -> subprocess.CompletedProcess:
     return subprocess.run(
         [str(CLI), *args],
         input=stdin,
@@ -53,7 +56,7 @@ def run_cli(*args: str, stdin: str | None = None, cwd: Path = ROOT) -> subproces
         text=True,
         cwd=cwd,
         timeout=300,
-        env={**os.environ, "HF_HUB_OFFLINE": "1"},
+        env={**(os.environ if env is None else env), "HF_HUB_OFFLINE": "1"},
     )
 
 
@@ -63,17 +66,18 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="session")
-def server(article_index):
+@contextlib.contextmanager
+def running_server(index_dir: Path, *args: str, env: dict | None = None):
     """A real `assistant serve` process on a free loopback port; yields its URL."""
     port = free_port()
-    log_path = Path(article_index).parent / "serve.log"
+    log_path = Path(index_dir).parent / f"serve-{port}.log"
     with open(log_path, "w") as log:
         process = subprocess.Popen(
-            [str(CLI), "serve", "--port", str(port), "--index", str(article_index)],
+            [str(CLI), "serve", "--port", str(port), "--index", str(index_dir), *args],
             stdout=log,
             stderr=subprocess.STDOUT,
             cwd=ROOT,
+            env={**os.environ, **(env or {})},
         )
     url = f"http://127.0.0.1:{port}/"
     deadline = time.time() + 180
@@ -87,6 +91,15 @@ def server(article_index):
     else:
         process.kill()
         raise RuntimeError("assistant serve did not start in time")
-    yield url
-    process.terminate()
-    process.wait(timeout=30)
+    try:
+        yield url
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+@pytest.fixture(scope="session")
+def server(article_index):
+    """The chat over the bundled article, shared by the web tests."""
+    with running_server(article_index) as url:
+        yield url

@@ -94,12 +94,12 @@ def test_batch_reports_bad_lines_and_keeps_going(cli_index):
     assert "limit" in result.stderr
 
 
-def test_a_bad_file_leaves_the_index_untouched(cli_index, tmp_path):
+def test_strict_ingest_with_a_bad_file_leaves_the_index_untouched(cli_index, tmp_path):
     before = {p.name: p.read_bytes() for p in cli_index.iterdir() if p.is_file()}
     (tmp_path / "good.txt").write_text("A good document about nothing much.")
     (tmp_path / "binary.txt").write_bytes(b"\x00\x01\x02" * 100)
     (tmp_path / "empty.md").write_text("")
-    result = run_cli("ingest", str(tmp_path), "--index", str(cli_index))
+    result = run_cli("ingest", str(tmp_path), "--strict", "--index", str(cli_index))
     assert result.returncode == 1
     assert "binary.txt: this looks like a binary file" in result.stderr
     assert "empty.md: the file is empty" in result.stderr

@@ -126,7 +126,7 @@ def test_failed_write_leaves_the_old_index_untouched(
 
     monkeypatch.setattr("assistant.lexical.LexicalIndex.save", crash)
     with pytest.raises(OSError, match="disk full"):
-        ingest([DEFAULT_CORPUS], target, embedder=embedder)
+        ingest([DEFAULT_CORPUS], target, embedder=embedder, rebuild=True)
     assert {p.name: p.read_bytes() for p in target.iterdir() if p.is_file()} == before
     assert sorted(p.name for p in tmp_path.iterdir() if not p.name.endswith(".lock")) == ["index"]
     Assistant.open(target, embedder=embedder)
