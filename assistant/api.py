@@ -77,10 +77,13 @@ def ingest(
     retrieval: RetrievalSettings | None = None,
     lexical: LexicalSettings | None = None,
     progress: Callable[[int], Progress] | None = None,
+    ray: bool = False,
+    ray_address: str | None = None,
 ) -> IngestReport:
     """(Re)builds the index from `paths`. Any unreadable file stops the build, leaving the old
     index untouched, unless `skip_bad` is set; then the rest is indexed and failures reported.
-    `progress(total)` may return a callback that is told how many chunks each step embedded."""
+    `progress(total)` may return a callback that is told how many chunks each step embedded.
+    `ray`: embed on a Ray cluster (`ray_address`, $RAY_ADDRESS, or a local instance)."""
     paths = list(paths)
     index_dir = Path(index_dir) if index_dir else default_index_dir()
     report = IngestReport(index_dir)
@@ -103,7 +106,7 @@ def ingest(
     chunks = []
     for doc in documents:
         chunks.extend(chunk_document(doc, embedder.count_tokens, chunker, first_id=len(chunks)))
-    vectors = embedder.encode(
+    vectors = _encoder(embedder, ray, ray_address)(
         [embedding_text(c.title, c.text, chunker) for c in chunks],
         progress=progress(len(chunks)) if progress else None,
     )
@@ -124,6 +127,16 @@ def ingest(
     report.documents, report.chunks = len(documents), len(chunks)
     report.tokens = sum(c.n_tokens for c in chunks)
     return report
+
+
+def _encoder(embedder: Embedder, ray: bool, ray_address: str | None):
+    if not (ray or ray_address):
+        return embedder.encode
+    from . import distributed
+
+    return lambda texts, progress=None: distributed.encode(
+        texts, address=ray_address, progress=progress
+    )
 
 
 def _background(embedder: Embedder, vectors: np.ndarray, settings: RetrievalSettings) -> np.ndarray:

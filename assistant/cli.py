@@ -48,6 +48,15 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="only rebuild the default index when missing or stale",
     )
+    ingest.add_argument(
+        "--ray",
+        action="store_true",
+        help="embed on a Ray cluster ($RAY_ADDRESS or --ray-address; else a local instance); "
+        "needs pip install '.[distributed]'",
+    )
+    ingest.add_argument(
+        "--ray-address", metavar="ADDRESS", help="Ray cluster to join, e.g. ray://head:10001"
+    )
     ingest.set_defaults(run=_ingest)
 
     ask = sub.add_parser(
@@ -113,7 +122,13 @@ def _ingest(args) -> int:
         if not built:
             print(f"Index is up to date: {args.index or 'index/default'}", file=sys.stderr)
         return 0
-    report = ingest(args.paths or [DEFAULT_CORPUS], args.index, skip_bad=args.skip_bad)
+    report = ingest(
+        args.paths or [DEFAULT_CORPUS],
+        args.index,
+        skip_bad=args.skip_bad,
+        ray=args.ray,
+        ray_address=args.ray_address,
+    )
     for note in report.notes:
         print(f"note: {note}", file=sys.stderr)
     for failure in report.failures:

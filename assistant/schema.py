@@ -26,7 +26,9 @@ class Document:
     paragraphs: tuple[tuple[int, int], ...]  # (start, end) of each paragraph in `text`
     pages: tuple[tuple[int, int], ...] = ()  # (start, end) of each page, for paged formats (PDF)
     sections: tuple[tuple[int, str], ...] = ()  # (start, heading) of each section, in text order
-    metadata: tuple[tuple[str, str], ...] = ()  # e.g. ("author", ...), ("date", ...), ("outlet", ...)
+    metadata: tuple[
+        tuple[str, str], ...
+    ] = ()  # e.g. ("author", ...), ("date", ...), ("outlet", ...)
 
 
 @dataclass(frozen=True)

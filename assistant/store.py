@@ -28,6 +28,7 @@ from pathlib import Path
 import faiss
 import numpy as np
 
+from . import vector_index
 from .errors import (
     IndexCorruptError,
     IndexIncompatibleError,
@@ -71,17 +72,18 @@ def save(
     model: dict,
     chunker: dict,
     retrieval: dict,
+    vector_settings: vector_index.VectorIndexSettings | None = None,
 ) -> None:
     index_dir = Path(index_dir)
+    vector_settings = vector_settings or vector_index.VectorIndexSettings()
     index_dir.parent.mkdir(parents=True, exist_ok=True)
     with writer_lock(index_dir):
         _remove_leftovers(index_dir)
         new = Path(tempfile.mkdtemp(prefix=f".{index_dir.name}.new-", dir=index_dir.parent))
         new.chmod(0o755)
         try:
-            flat = faiss.IndexFlatIP(vectors.shape[1])
-            flat.add(np.ascontiguousarray(vectors, dtype=np.float32))
-            faiss.write_index(flat, str(new / "vectors.faiss"))
+            dense = vector_index.build(vectors, vector_settings)
+            vector_index.save(dense, new / "vectors.faiss")
             _write_lines(new / "chunks.jsonl", (c.to_json() for c in chunks))
             _write_lines(new / "documents.jsonl", (_document_json(d) for d in documents))
             lexical.save(new / "bm25")
@@ -94,6 +96,7 @@ def save(
                 "chunker": chunker,
                 "lexical": lexical.settings.to_dict(),
                 "retrieval": retrieval,
+                "vector_index": {**vector_settings.to_dict(), **vector_index.describe(dense)},
                 "counts": {"documents": len(documents), "chunks": len(chunks)},
                 "documents": _document_entries(documents, chunks),
                 "files": _file_entries(new),
@@ -146,7 +149,10 @@ def load(index_dir: Path, *, model: dict, chunker: dict, lexical: dict) -> Index
             d.doc_id: d
             for d in (_document_from_json(line) for line in _lines(index_dir / "documents.jsonl"))
         }
-        vectors = faiss.read_index(str(index_dir / "vectors.faiss"), faiss.IO_FLAG_MMAP)
+        vectors = vector_index.load(
+            index_dir / "vectors.faiss",
+            vector_index.VectorIndexSettings.from_dict(manifest.get("vector_index")),
+        )
         lexical_index = LexicalIndex.load(index_dir / "bm25", LexicalSettings(**lexical))
         background = np.load(index_dir / "background.npy")
     except (ValueError, KeyError, TypeError, RuntimeError, OSError) as exc:
