@@ -35,6 +35,7 @@ from .errors import (
 from .lexical import LexicalIndex, LexicalSettings, lexical_text
 from .retrieval import RetrievalSettings, Retriever, check_mode
 from .schema import Answer, Passage
+from .sentence_vectors import SentenceVectors
 
 MAX_QUESTION_CHARS = 20_000
 MAX_K = 50
@@ -106,9 +107,10 @@ def ingest(
     chunks = []
     for doc in documents:
         chunks.extend(chunk_document(doc, embedder.count_tokens, chunker, first_id=len(chunks)))
-    vectors = _encoder(embedder, ray, ray_address)(
-        [embedding_text(c.title, c.text, chunker) for c in chunks],
-        progress=progress(len(chunks)) if progress else None,
+    texts = [embedding_text(c.title, c.text, chunker) for c in chunks]
+    spans = [_sentence_spans(c.text, t) for c, t in zip(chunks, texts, strict=True)]
+    vectors, sentence_vectors = _encoder(embedder, ray, ray_address)(
+        texts, spans, progress=progress(len(chunks)) if progress else None
     )
     background = _background(embedder, vectors, retrieval)
     store.save(
@@ -123,19 +125,27 @@ def ingest(
         model=model_settings(embedder),
         chunker=chunker.to_dict(),
         retrieval=retrieval.to_dict(),
+        sentences=SentenceVectors.from_parts([len(s) for s in spans], sentence_vectors),
     )
     report.documents, report.chunks = len(documents), len(chunks)
     report.tokens = sum(c.n_tokens for c in chunks)
     return report
 
 
+def _sentence_spans(chunk_text: str, embedded: str) -> list[tuple[int, int]]:
+    """The chunk's sentences as spans of the text the model reads (title prefix and all)."""
+    shift = len(embedded) - len(chunk_text)
+    return [(s + shift, e + shift) for s, e in sentences_of(chunk_text)]
+
+
 def _encoder(embedder: Embedder, ray: bool, ray_address: str | None):
+    """Chunk vectors and sentence vectors, from one model pass: here or on a Ray cluster."""
     if not (ray or ray_address):
-        return embedder.encode
+        return embedder.encode_with_spans
     from . import distributed
 
-    return lambda texts, progress=None: distributed.encode(
-        texts, address=ray_address, progress=progress
+    return lambda texts, spans, progress=None: distributed.encode_with_spans(
+        texts, spans, address=ray_address, progress=progress
     )
 
 
@@ -218,6 +228,7 @@ class Assistant:
         self.embedder = embedder
         self.retriever = Retriever(index)
         self.chunker = ChunkerSettings(**index.manifest["chunker"])
+        self._row = {c.chunk_id: i for i, c in enumerate(index.chunks)}
 
     @classmethod
     def open(
@@ -267,17 +278,11 @@ class Assistant:
             return answer
         hits = ranking.hits
         spans = [sentences_of(h.chunk.text) for h in hits]
-        sentence_texts = [  # each sentence read in its document's context, like the chunks
-            embedding_text(h.chunk.title, h.chunk.text[s:e], self.chunker)
-            for h, ss in zip(hits, spans, strict=True)
-            for s, e in ss
-        ]
-        similarities = self.embedder.encode(sentence_texts) @ query
+        similarities = self._sentence_similarities(hits, spans, query)
         words = content_words(searched)
-        passages, offset = [], 0
+        passages = []
         for rank, (hit, ss) in enumerate(zip(hits, spans, strict=True), 1):
-            sims = similarities[offset : offset + len(ss)]
-            offset += len(ss)
+            sims = similarities[rank - 1]
             passages.append(
                 Passage(
                     rank=rank,
@@ -292,6 +297,28 @@ class Assistant:
                 )
             )
         return replace(answer, passages=tuple(passages))
+
+    def _sentence_similarities(self, hits, spans, query: np.ndarray) -> list[np.ndarray]:
+        """Cosine of the question with each sentence of each hit: from the index's sentence
+        vectors (read in the passage's context at ingest), else by encoding the sentences now
+        (each as `title: sentence`, so it is read in its document's context too)."""
+        stored = getattr(self.index, "sentences", None)
+        vectors = [
+            stored.of_chunk(self._row.get(h.chunk.chunk_id, -1), len(ss)) if stored else None
+            for h, ss in zip(hits, spans, strict=True)
+        ]
+        missing = [i for i, v in enumerate(vectors) if v is None]
+        if missing:
+            texts = [
+                embedding_text(hits[i].chunk.title, hits[i].chunk.text[s:e], self.chunker)
+                for i in missing
+                for s, e in spans[i]
+            ]
+            encoded, start = self.embedder.encode(texts), 0
+            for i in missing:
+                vectors[i] = encoded[start : start + len(spans[i])]
+                start += len(spans[i])
+        return [v @ query for v in vectors]
 
     def _embed_question(self, question: str) -> np.ndarray:
         """The model reads the first 256 tokens of a longer question; BM25 reads all of it."""

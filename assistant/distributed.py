@@ -52,23 +52,24 @@ def connect(address: str | None = None, local_cpus: int | None = None):
     return ray
 
 
-def encode(
+def encode_with_spans(
     texts: Sequence[str],
+    spans: Sequence[Sequence[tuple[int, int]]],
     *,
     address: str | None = None,
     workers: int | None = None,
     progress: Progress | None = None,
-) -> np.ndarray:
-    """L2-normalised vectors of `texts`, in order, computed by a pool of Ray actors (one per
-    CPU of the cluster unless `workers` says otherwise)."""
+) -> tuple[np.ndarray, np.ndarray]:
+    """`Embedder.encode_with_spans` computed by a pool of Ray actors (one per CPU of the
+    cluster unless `workers` says otherwise), results in the order of `texts`."""
     ray = connect(address)
-    texts = list(texts)
+    texts, spans = list(texts), [list(s) for s in spans]
     if not texts:
         from .embedding import get_embedder
 
-        return get_embedder().encode([])
+        return get_embedder().encode_with_spans([], [])
     cpus = int(ray.cluster_resources().get("CPU", 1))
-    shards = [texts[i : i + SHARD] for i in range(0, len(texts), SHARD)]
+    shards = [(texts[i : i + SHARD], spans[i : i + SHARD]) for i in range(0, len(texts), SHARD)]
     count = max(1, min(workers or cpus, len(shards)))
 
     @ray.remote(num_cpus=1)
@@ -79,18 +80,22 @@ def encode(
 
             self.embedder = Embedder()
 
-        def encode(self, shard: list[str]) -> np.ndarray:
-            return self.embedder.encode(shard)
+        def encode(self, shard) -> tuple[np.ndarray, np.ndarray]:
+            return self.embedder.encode_with_spans(*shard)
 
     pool = ray.util.ActorPool([Encoder.remote() for _ in range(count)])
-    vectors = []
+    vectors, span_vectors = [], []
     try:
-        for shard, block in zip(
+        for shard, (block, span_block) in zip(
             shards, pool.map(lambda actor, shard: actor.encode.remote(shard), shards), strict=True
         ):
             vectors.append(block)
+            span_vectors.append(span_block)
             if progress:
-                progress(len(shard))
+                progress(len(shard[0]))
     except ray.exceptions.RayError as exc:
         raise DistributedError(f"embedding on Ray failed: {exc}") from None
-    return np.ascontiguousarray(np.concatenate(vectors), dtype=np.float32)
+    return (
+        np.ascontiguousarray(np.concatenate(vectors), dtype=np.float32),
+        np.ascontiguousarray(np.concatenate(span_vectors), dtype=np.float32),
+    )

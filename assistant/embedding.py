@@ -39,9 +39,10 @@ BACKENDS = ("onnx", "torch")
 EXPORT_VERSION = 1  # bump when the export code changes: a new cache key
 BATCH_TOKENS = 8192  # padded tokens per model call when encoding many texts
 MAX_BATCH = 64
-ID_CACHE_SIZE = 65536  # token ids kept from count_tokens for the next encode
+ID_CACHE_SIZE = 16384  # token ids kept from count_tokens for the next encode
 AGREEMENT = 0.999  # least cosine between the ONNX and torch vectors for the export to be kept
 Progress = Callable[[int], None]
+Tokens = tuple[np.ndarray, np.ndarray]  # ids, character offsets (start, end) per token
 
 _CHECK_TEXTS = (
     "hello",
@@ -89,7 +90,7 @@ class Embedder:
         self._tokenizer = _fast_tokenizer(self.path)
         self._cls = self._tokenizer.token_to_id("[CLS]")
         self._sep = self._tokenizer.token_to_id("[SEP]")
-        self._ids: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._ids: OrderedDict[str, Tokens] = OrderedDict()
         self._lock = threading.Lock()
         self._torch_model = None
         self._session = None
@@ -110,31 +111,39 @@ class Embedder:
 
     def count_tokens(self, text: str) -> int:
         """Tokens of `text` as the model sees it, [CLS] and [SEP] included."""
-        return len(self._token_ids(text))
+        return len(self._tokens(text)[0])
 
-    def _token_ids(self, text: str) -> np.ndarray:
-        ids = self._ids.get(text)
-        if ids is None:
-            ids = np.asarray(self._tokenizer.encode(text).ids, dtype=np.int64)
-            self._remember(text, ids)
-        return ids
+    def _tokens(self, text: str) -> Tokens:
+        tokens = self._ids.get(text)
+        if tokens is None:
+            encoding = self._tokenizer.encode(text)
+            tokens = _as_tokens(encoding)
+            self._remember(text, tokens)
+        return tokens
 
-    def _remember(self, text: str, ids: np.ndarray) -> None:
-        self._ids[text] = ids
+    def _remember(self, text: str, tokens: Tokens) -> None:
+        self._ids[text] = tokens
         if len(self._ids) > ID_CACHE_SIZE:
             self._ids.popitem(last=False)
 
-    def tokenize(self, texts: Sequence[str]) -> list[np.ndarray]:
-        """Model input ids of each text, cut to the window (the last id stays [SEP])."""
+    def tokenize(self, texts: Sequence[str]) -> list[Tokens]:
+        """Model input ids and character offsets of each text, cut to the window (the last
+        token stays [SEP])."""
         cached = [self._ids.pop(t, None) for t in texts]  # used once: free the cache as we go
-        missing = [i for i, ids in enumerate(cached) if ids is None]
+        missing = [i for i, tokens in enumerate(cached) if tokens is None]
         if missing:
             encodings = self._tokenizer.encode_batch([texts[i] for i in missing])
             for i, encoding in zip(missing, encodings, strict=True):
-                cached[i] = np.asarray(encoding.ids, dtype=np.int64)
+                cached[i] = _as_tokens(encoding)
+        window = self.window
         return [
-            ids if len(ids) <= self.window else np.append(ids[: self.window - 1], self._sep)
-            for ids in cached
+            (ids, offsets)
+            if len(ids) <= window
+            else (
+                np.append(ids[: window - 1], self._sep),
+                np.vstack([offsets[: window - 1], [0, 0]]),
+            )
+            for ids, offsets in cached
         ]
 
     # vectors
@@ -144,20 +153,47 @@ class Embedder:
     ) -> np.ndarray:
         """Vectors in the order of `texts`, computed in batches of similar length (little
         padding), each batch's size reported to `progress`."""
-        texts = list(texts)
+        return self._encode(list(texts), batch_size, progress, None)[0]
+
+    def encode_with_spans(
+        self,
+        texts: Sequence[str],
+        spans: Sequence[Sequence[tuple[int, int]]],
+        batch_size: int = MAX_BATCH,
+        progress: Progress | None = None,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The vectors of `texts` and, from the same model pass, one vector per character span
+        of each text (`spans[i]` for `texts[i]`, in order): the mean of the span's contextual
+        token states, L2-normalised ("late chunking"). A sentence is thus read in its passage's
+        context at no extra model cost. A span with no token inside the window gets zeros."""
+        return self._encode(list(texts), batch_size, progress, [list(s) for s in spans])
+
+    def _encode(self, texts, batch_size, progress, spans) -> tuple[np.ndarray, np.ndarray | None]:
+        n_spans = sum(len(s) for s in spans) if spans is not None else 0
+        span_vectors = (
+            np.zeros((n_spans, self.dimension), dtype=np.float32) if spans is not None else None
+        )
         if not texts:
-            return np.zeros((0, self.dimension), dtype=np.float32)
+            return np.zeros((0, self.dimension), dtype=np.float32), span_vectors
         if self.backend == "torch":
-            return self._encode_torch(texts, batch_size, progress)
-        ids = self.tokenize(texts)
+            return self._encode_torch(texts, batch_size, progress, spans)
+        first_span = np.cumsum([0] + [len(s) for s in spans]) if spans is not None else None
+        tokens = self.tokenize(texts)
         vectors = np.empty((len(texts), self.dimension), dtype=np.float32)
-        for batch in _batches([len(i) for i in ids], batch_size):
-            vectors[batch] = self._run([ids[i] for i in batch])
+        for batch in _batches([len(t[0]) for t in tokens], batch_size):
+            hidden, mask = self._run([tokens[i][0] for i in batch])
+            vectors[batch] = _mean_normalise(hidden, mask)
+            if spans is not None:
+                for row, i in enumerate(batch):
+                    n = len(tokens[i][0])
+                    span_vectors[first_span[i] : first_span[i + 1]] = _span_means(
+                        hidden[row, :n], tokens[i][1], spans[i]
+                    )
             if progress:
                 progress(len(batch))
-        return vectors
+        return vectors, span_vectors
 
-    def _run(self, ids: list[np.ndarray]) -> np.ndarray:
+    def _run(self, ids: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
         longest = max(len(i) for i in ids)
         input_ids = np.zeros((len(ids), longest), dtype=np.int64)
         mask = np.zeros((len(ids), longest), dtype=np.int64)
@@ -173,7 +209,7 @@ class Embedder:
                     "token_type_ids": np.zeros_like(input_ids),
                 },
             )
-        return _mean_normalise(hidden, mask)
+        return hidden, mask
 
     def torch_model(self):
         """The sentence-transformers model (imports torch: about 2 s)."""
@@ -198,11 +234,8 @@ class Embedder:
             )
         return np.ascontiguousarray(vectors, dtype=np.float32)
 
-    def _encode_torch(
-        self, texts: list[str], batch_size: int, progress: Progress | None
-    ) -> np.ndarray:
-        for t in texts:
-            self._ids.pop(t, None)
+    def _encode_torch(self, texts, batch_size, progress, spans):
+        tokens = self.tokenize(texts) if spans is not None else None
         order = np.argsort([len(t) for t in texts], kind="stable")
         vectors = np.empty((len(texts), self.dimension), dtype=np.float32)
         for start in range(0, len(texts), 1024):
@@ -210,7 +243,20 @@ class Embedder:
             vectors[block] = self.encode_torch([texts[i] for i in block], batch_size)
             if progress:
                 progress(len(block))
-        return vectors
+        if spans is None:
+            return vectors, None
+        with self._lock:
+            states = self.torch_model().encode(
+                texts,
+                batch_size=batch_size,
+                output_value="token_embeddings",
+                show_progress_bar=False,
+            )
+        span_vectors = [
+            _span_means(s.float().numpy(), t[1], sp)
+            for s, t, sp in zip(states, tokens, spans, strict=True)
+        ]
+        return vectors, np.concatenate(span_vectors) if span_vectors else None
 
 
 def _fast_tokenizer(path: Path):
@@ -220,6 +266,28 @@ def _fast_tokenizer(path: Path):
     tokenizer.no_truncation()  # counts must see every token; encode cuts to the window itself
     tokenizer.no_padding()
     return tokenizer
+
+
+def _as_tokens(encoding) -> Tokens:
+    return (
+        np.asarray(encoding.ids, dtype=np.int32),
+        np.asarray(encoding.offsets, dtype=np.int32).reshape(-1, 2),
+    )
+
+
+def _span_means(
+    hidden: np.ndarray, offsets: np.ndarray, spans: Sequence[tuple[int, int]]
+) -> np.ndarray:
+    """Normalised mean of the token states whose characters start inside each span."""
+    out = np.zeros((len(spans), hidden.shape[1]), dtype=np.float32)
+    starts, ends = offsets[: len(hidden), 0], offsets[: len(hidden), 1]
+    real = ends > starts  # [CLS], [SEP] and padding have empty offsets
+    for j, (s, e) in enumerate(spans):
+        inside = real & (starts >= s) & (starts < e)
+        if inside.any():
+            mean = hidden[inside].mean(axis=0)
+            out[j] = mean / max(float(np.linalg.norm(mean)), 1e-12)
+    return out
 
 
 def _batches(lengths: list[int], batch_size: int) -> list[np.ndarray]:
@@ -297,7 +365,7 @@ def export_onnx(embedder: Embedder, path: Path) -> Path:
     model = embedder.torch_model()
     transformer = model[0].auto_model.eval()
     sample = np.stack(  # two rows of different lengths: padding is exercised
-        [embedder.tokenize(["a b c d e f"])[0], embedder.tokenize(["a b c d e f"])[0]]
+        [embedder.tokenize(["a b c d e f"])[0][0]] * 2
     )
     inputs = torch.from_numpy(sample)
     mask = torch.ones_like(inputs)

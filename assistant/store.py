@@ -37,6 +37,7 @@ from .errors import (
 )
 from .lexical import LexicalIndex, LexicalSettings
 from .schema import Chunk, Document, display_title
+from .sentence_vectors import SentenceVectors
 
 FORMAT = "citation-assistant-index"
 FORMAT_VERSION = 1  # bump on any change to the files' layout or meaning
@@ -51,6 +52,7 @@ class Index:
     vectors: faiss.Index
     lexical: LexicalIndex
     background: np.ndarray
+    sentences: SentenceVectors | None = None  # highlight vectors; None: computed per question
 
     @property
     def settings(self) -> dict:
@@ -73,6 +75,7 @@ def save(
     chunker: dict,
     retrieval: dict,
     vector_settings: vector_index.VectorIndexSettings | None = None,
+    sentences: SentenceVectors | None = None,
 ) -> None:
     index_dir = Path(index_dir)
     vector_settings = vector_settings or vector_index.VectorIndexSettings()
@@ -88,6 +91,8 @@ def save(
             _write_lines(new / "documents.jsonl", (_document_json(d) for d in documents))
             lexical.save(new / "bm25")
             np.save(new / "background.npy", background.astype(np.float32))
+            if sentences is not None:
+                sentences.save(new)
             manifest = {
                 "format": FORMAT,
                 "format_version": FORMAT_VERSION,
@@ -155,6 +160,7 @@ def load(index_dir: Path, *, model: dict, chunker: dict, lexical: dict) -> Index
         )
         lexical_index = LexicalIndex.load(index_dir / "bm25", LexicalSettings(**lexical))
         background = np.load(index_dir / "background.npy")
+        sentences = SentenceVectors.load(index_dir, len(chunks))
     except (ValueError, KeyError, TypeError, RuntimeError, OSError) as exc:
         raise IndexCorruptError(str(index_dir), f"cannot parse it: {exc}", hint) from None
     if vectors.ntotal != len(chunks) or len(chunks) != manifest["counts"]["chunks"]:
@@ -163,7 +169,9 @@ def load(index_dir: Path, *, model: dict, chunker: dict, lexical: dict) -> Index
         raise refuse(
             f"its vectors have {vectors.d} dimensions, the model makes {model['dimension']}"
         )
-    return Index(index_dir, manifest, chunks, documents, vectors, lexical_index, background)
+    return Index(
+        index_dir, manifest, chunks, documents, vectors, lexical_index, background, sentences
+    )
 
 
 def read_manifest(index_dir: Path) -> dict:
