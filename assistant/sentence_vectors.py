@@ -15,18 +15,23 @@ from pathlib import Path
 import numpy as np
 
 VECTORS = "sentences.npy"
+SCALES = "sentence_scales.npy"
 ROWS = "sentence_rows.npy"
 
 
 @dataclass(frozen=True)
 class SentenceVectors:
     rows: np.ndarray  # int64, chunks + 1 entries: chunk i owns vectors[rows[i]:rows[i + 1]]
-    vectors: np.ndarray  # float16, one L2-normalised row per sentence
+    vectors: np.ndarray  # int8, one L2-normalised row per sentence, times 127 / its scale
+    scales: np.ndarray  # float32, the largest absolute component of each row
 
     @classmethod
     def from_parts(cls, counts: list[int], vectors: np.ndarray) -> SentenceVectors:
         rows = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
-        return cls(rows, np.asarray(vectors, dtype=np.float16))
+        vectors = np.asarray(vectors, dtype=np.float32).reshape(len(vectors), -1)
+        scales = np.maximum(np.abs(vectors).max(axis=1, initial=0.0), 1e-12).astype(np.float32)
+        quantised = np.rint(vectors * (127 / scales[:, None])).astype(np.int8)
+        return cls(rows, quantised, scales)
 
     def of_chunk(self, chunk_id: int, expected: int) -> np.ndarray | None:
         """The chunk's sentence vectors (float32), or None when they do not match `expected`
@@ -36,11 +41,13 @@ class SentenceVectors:
         start, end = int(self.rows[chunk_id]), int(self.rows[chunk_id + 1])
         if end - start != expected:
             return None
-        return np.asarray(self.vectors[start:end], dtype=np.float32)
+        scales = np.asarray(self.scales[start:end], dtype=np.float32)[:, None] / 127
+        return np.asarray(self.vectors[start:end], dtype=np.float32) * scales
 
     def save(self, folder: Path) -> None:
         np.save(folder / ROWS, self.rows)
         np.save(folder / VECTORS, self.vectors)
+        np.save(folder / SCALES, self.scales)
 
     @classmethod
     def load(cls, folder: Path, chunks: int) -> SentenceVectors | None:
@@ -49,6 +56,7 @@ class SentenceVectors:
             return None
         rows = np.load(folder / ROWS)
         vectors = np.load(folder / VECTORS, mmap_mode="r")
-        if len(rows) != chunks + 1 or rows[-1] != len(vectors):
+        scales = np.load(folder / SCALES, mmap_mode="r")
+        if len(rows) != chunks + 1 or rows[-1] != len(vectors) or len(scales) != len(vectors):
             raise ValueError("sentence vectors do not match the chunks")
-        return cls(rows, vectors)
+        return cls(rows, vectors, scales)

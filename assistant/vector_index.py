@@ -2,7 +2,7 @@
 
 Exact search (`IndexFlatIP`) costs about 1 ms per 30,000 chunks here, so it is used up to
 `approximate_from` chunks. Above that an inverted-file index (`IndexIVFFlat`, inner product,
-about 4·√n lists, `nprobe` lists searched) keeps a search at a few milliseconds with recall@10 of
+about 2·√n lists, `nprobe` lists searched) keeps a search at a few milliseconds with recall@10 of
 0.95 or more against exact search (measured by `bench/benchmark.py --scale`). Both keep the
 full vectors, so the retriever can still read any chunk's vector (`reconstruct_batch`).
 
@@ -26,10 +26,11 @@ KINDS = ("auto", "flat", "ivf")
 class VectorIndexSettings:
     kind: str = "auto"  # auto: flat below approximate_from chunks, ivf from there on
     approximate_from: int = 200_000
-    lists_per_sqrt: float = 4.0  # IVF lists = lists_per_sqrt * sqrt(chunks), at most max_lists
+    lists_per_sqrt: float = 2.0  # IVF lists = lists_per_sqrt * sqrt(chunks), at most max_lists
     max_lists: int = 16_384
     nprobe: int = 48  # lists searched per query
     train_per_list: int = 40  # training sample = train_per_list * lists (k-means)
+    train_iterations: int = 10
     seed: int = 1234
 
     def __post_init__(self) -> None:
@@ -69,6 +70,7 @@ def build(vectors: np.ndarray, settings: VectorIndexSettings | None = None) -> f
     rng = np.random.default_rng(settings.seed)
     chosen = np.sort(rng.choice(n, size=sample, replace=False)) if sample < n else slice(None)
     index.cp.seed = settings.seed
+    index.cp.niter = settings.train_iterations
     index.train(vectors[chosen])
     for start in range(0, n, 65536):
         index.add(vectors[start : start + 65536])

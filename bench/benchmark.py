@@ -138,11 +138,13 @@ def bench_stack(stack, python, corpus_path, questions_path, work: Path, cold_run
 
 
 def agreement(tops: list[list[str]], exact: list[list[str]]) -> float:
-    return float(np.mean([len(set(a) & set(b)) / max(1, len(b)) for a, b in zip(tops, exact)]))
+    return float(
+        np.mean([len(set(a) & set(b)) / max(1, len(b)) for a, b in zip(tops, exact, strict=True)])
+    )
 
 
 def hit_rate(tops: list[list[str]], questions: list[dict]) -> float:
-    return float(np.mean([q["answer_id"] in t for t, q in zip(tops, questions)]))
+    return float(np.mean([q["answer_id"] in t for t, q in zip(tops, questions, strict=True)]))
 
 
 def summarise(result: dict, tokens: int, exact: list[list[str]], questions: list[dict]) -> dict:
@@ -268,10 +270,10 @@ def print_table(rows: list[dict], ref: dict | None) -> None:
             )
         lines.append(cells)
     widths = [max(len(h), *(len(line[i]) for line in lines)) for i, h in enumerate(header)]
-    print("| " + " | ".join(h.ljust(w) for h, w in zip(header, widths)) + " |")
+    print("| " + " | ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)) + " |")
     print("|" + "|".join("-" * (w + 2) for w in widths) + "|")
     for line in lines:
-        print("| " + " | ".join(c.ljust(w) for c, w in zip(line, widths)) + " |")
+        print("| " + " | ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)) + " |")
 
 
 def main() -> None:
