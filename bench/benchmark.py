@@ -182,22 +182,32 @@ def ratios(row: dict, ref: dict) -> dict:
     }
 
 
-def ask_latency(chunks: int, questions: int) -> dict:
+def ask_latency(chunks: int, questions: int, synthetic: bool) -> dict:
     """This project's whole Assistant.ask on a `chunks`-chunk index, and the naive query on the
-    same vectors (sentence-transformers encode + IndexFlatIP), in this process."""
+    same vectors (sentence-transformers encode + IndexFlatIP), in this process. `synthetic`:
+    the index has the real layout (text, chunks, BM25, sentence rows) but random vectors, which
+    skips embedding `chunks` passages (the cost of a query does not depend on the values)."""
     import faiss
 
     from assistant import Assistant, ingest
     from assistant.embedding import get_embedder
 
-    folder = BENCH / "cache" / f"ask-{chunks}"
-    corpus_path, questions_path = corpus_gen.write(folder, chunks, questions, seed=21)
-    index_dir = folder / "index"
     embedder = get_embedder()
-    stamp = folder / "index.key"
-    key = json.dumps([corpus_path.stat().st_size, _project_key()])
-    built_s = None
-    if not (index_dir / "manifest.json").is_file() or stamp.read_text() != key:
+    if synthetic:
+        import scale
+
+        folder = BENCH / "cache" / f"ask-synthetic-{chunks}"
+        index_dir, built_s = scale.synthetic_index(chunks, folder)
+        questions_path = folder / "questions.jsonl"
+        corpus_path = None
+    else:
+        folder = BENCH / "cache" / f"ask-{chunks}"
+        corpus_path, questions_path = corpus_gen.write(folder, chunks, questions, seed=21)
+        index_dir = folder / "index"
+        stamp = folder / "index.key"
+        key = json.dumps([corpus_path.stat().st_size, _project_key()])
+        built_s = None
+    if corpus_path and (not stamp.is_file() or stamp.read_text() != key):
         print(f"Building the {chunks:,}-chunk index once (cached in {folder}) ...", flush=True)
         start = time.perf_counter()
         ingest([corpus_path], index_dir, embedder=embedder)
@@ -227,7 +237,12 @@ def ask_latency(chunks: int, questions: int) -> dict:
             start = time.perf_counter()
             call(q)
             timings[name].append(time.perf_counter() - start)
-    out = {"chunks": api.index.vectors.ntotal, "questions": len(texts), "index_build_s": built_s}
+    out = {
+        "chunks": api.index.vectors.ntotal,
+        "questions": len(texts),
+        "vectors": "synthetic" if synthetic else "embedded",
+        "index_build_s": built_s,
+    }
     for name, ts in timings.items():
         ms = np.array(ts) * 1000
         out[f"{name}_p50_ms"] = round(float(np.percentile(ms, 50)), 2)
@@ -284,6 +299,11 @@ def main() -> None:
     parser.add_argument("--no-peers", action="store_true", help="only assistant and naive")
     parser.add_argument("--cold-runs", type=int, default=2, help="cold starts per stack (min)")
     parser.add_argument("--ask-chunks", type=int, default=10_000, help="0: skip that part")
+    parser.add_argument(
+        "--ask-synthetic",
+        action="store_true",
+        help="that index with random vectors instead of embedding every passage (faster)",
+    )
     parser.add_argument("--scale", action="store_true", help="also run bench/scale.py")
     parser.add_argument("--out", type=Path, default=BENCH / "results.json")
     args = parser.parse_args()
@@ -342,7 +362,8 @@ def main() -> None:
         },
     }
     if args.ask_chunks:
-        results["ask"] = ask_latency(args.ask_chunks, args.questions)
+        print(f"  Assistant.ask on {args.ask_chunks:,} chunks ...", flush=True)
+        results["ask"] = ask_latency(args.ask_chunks, args.questions, args.ask_synthetic)
     if args.scale:
         import scale
 
@@ -354,7 +375,8 @@ def main() -> None:
     if "ask" in results:
         a = results["ask"]
         print(
-            f"\nWhole Assistant.ask on a {a['chunks']:,}-chunk index ({a['questions']} questions): "
+            f"\nWhole Assistant.ask on a {a['chunks']:,}-chunk index ({a['vectors']} vectors, "
+            f"{a['questions']} questions): "
             f"p50 {a['ask_k3_p50_ms']} ms (k=3), {a['ask_k5_p50_ms']} ms (k=5); "
             f"p95 {a['ask_k3_p95_ms']} / {a['ask_k5_p95_ms']} ms; naive query on the same "
             f"vectors p50 {a['naive_p50_ms']} ms, p95 {a['naive_p95_ms']} ms."

@@ -136,59 +136,65 @@ def vector_scale(n: int, queries: int = 300) -> dict:
     }
 
 
-def cold_start(chunks: int, runs: int = 3) -> dict:
-    """A `chunks`-chunk index in the real layout with synthetic vectors, then `assistant ask`."""
+def synthetic_index(chunks: int, folder: Path) -> tuple[Path, float | None]:
+    """A `chunks`-chunk index in the real layout (generated passages, the real chunker, BM25,
+    documents, sentence rows) with synthetic vectors; cached in `folder`. (index dir, build s)"""
     from assistant import api, store
-    from assistant.chunking import ChunkerSettings, chunk_document, embedding_text
+    from assistant.chunking import ChunkerSettings, chunk_document
     from assistant.documents import read_documents
     from assistant.embedding import get_embedder
     from assistant.lexical import LexicalIndex, LexicalSettings, lexical_text
     from assistant.retrieval import RetrievalSettings
     from assistant.sentence_vectors import SentenceVectors
 
-    folder = BENCH / "cache" / f"cold-{chunks}"
     index_dir = folder / "index"
     key = f"{chunks}-{_project_key()}"
     stamp = folder / "index.key"
-    built_s = None
-    if not (stamp.is_file() and stamp.read_text() == key):
-        print(f"  building a {chunks:,}-chunk index with synthetic vectors ...", flush=True)
-        start = time.perf_counter()
-        corpus_path, _ = corpus_gen.write(folder, chunks, 10, seed=31)
-        embedder = get_embedder()
-        chunker = ChunkerSettings(window=embedder.window)
-        lexical = LexicalSettings()
-        documents = read_documents(corpus_path, "corpus")
-        all_chunks = []
-        for doc in documents:
-            all_chunks.extend(
-                chunk_document(doc, embedder.count_tokens, chunker, first_id=len(all_chunks))
-            )
-        embedder._ids.clear()
-        rng = np.random.default_rng(8)
-        vectors = rng.normal(size=(len(all_chunks), DIMENSION)).astype(np.float32)
-        vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
-        counts = [len(api._sentence_spans(c.text, c.text)) for c in all_chunks]
-        sentence_vectors = rng.normal(size=(sum(counts), DIMENSION)).astype(np.float32)
-        sentence_vectors /= np.linalg.norm(sentence_vectors, axis=1, keepdims=True)
-        retrieval = RetrievalSettings()
-        store.save(
-            index_dir,
-            documents=documents,
-            chunks=all_chunks,
-            vectors=vectors,
-            lexical=LexicalIndex.build(
-                [lexical_text(c.title, c.text, lexical) for c in all_chunks], lexical
-            ),
-            background=api._background(embedder, vectors, retrieval),
-            model=api.model_settings(embedder),
-            chunker=chunker.to_dict(),
-            retrieval=retrieval.to_dict(),
-            sentences=SentenceVectors.from_parts(counts, sentence_vectors),
+    if stamp.is_file() and stamp.read_text() == key:
+        return index_dir, None
+    print(f"  building a {chunks:,}-chunk index with synthetic vectors ...", flush=True)
+    start = time.perf_counter()
+    corpus_path, _ = corpus_gen.write(folder, chunks, 200, seed=31)
+    embedder = get_embedder()
+    chunker = ChunkerSettings(window=embedder.window)
+    lexical = LexicalSettings()
+    documents = read_documents(corpus_path, "corpus")
+    all_chunks = []
+    for doc in documents:
+        all_chunks.extend(
+            chunk_document(doc, embedder.count_tokens, chunker, first_id=len(all_chunks))
         )
-        assert embedding_text  # the chunks carry no title: the model text is the chunk text
-        built_s = time.perf_counter() - start
-        stamp.write_text(key)
+    embedder._ids.clear()
+    rng = np.random.default_rng(8)
+    vectors = rng.normal(size=(len(all_chunks), DIMENSION)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    counts = [len(api._sentence_spans(c.text, c.text)) for c in all_chunks]
+    sentence_vectors = rng.normal(size=(sum(counts), DIMENSION)).astype(np.float32)
+    sentence_vectors /= np.linalg.norm(sentence_vectors, axis=1, keepdims=True)
+    retrieval = RetrievalSettings()
+    store.save(
+        index_dir,
+        documents=documents,
+        chunks=all_chunks,
+        vectors=vectors,
+        lexical=LexicalIndex.build(
+            [lexical_text(c.title, c.text, lexical) for c in all_chunks], lexical
+        ),
+        background=api._background(embedder, vectors, retrieval),
+        model=api.model_settings(embedder),
+        chunker=chunker.to_dict(),
+        retrieval=retrieval.to_dict(),
+        sentences=SentenceVectors.from_parts(counts, sentence_vectors),
+    )
+    stamp.write_text(key)
+    return index_dir, time.perf_counter() - start
+
+
+def cold_start(chunks: int, runs: int = 3) -> dict:
+    """A `chunks`-chunk index in the real layout with synthetic vectors, then `assistant ask`."""
+    from assistant import store
+
+    index_dir, built_s = synthetic_index(chunks, BENCH / "cache" / f"cold-{chunks}")
     manifest = store.read_manifest(index_dir)
     question = "Who founded " + manifest["documents"][len(manifest["documents"]) // 2]["title"]
     question = question.split(" is a ")[0] + "?"
@@ -252,8 +258,10 @@ def print_summary(result: dict) -> None:
             f"{v['resident_mb_after_load_and_search']} MB resident after load+search"
         )
         for s in v["nprobe_sweep"]:
-            print(f"    nprobe {s['nprobe']}: recall@10 {s['recall_at_10']}, "
-                  f"p50 {s['search_p50_ms']} ms, p95 {s['search_p95_ms']} ms")
+            print(
+                f"    nprobe {s['nprobe']}: recall@10 {s['recall_at_10']}, "
+                f"p50 {s['search_p50_ms']} ms, p95 {s['search_p95_ms']} ms"
+            )
     c = result.get("cold")
     if c:
         print(
