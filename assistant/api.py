@@ -190,13 +190,15 @@ def ensure_default_index(
     return True
 
 
-def load_index(index_dir: Path, embedder: Embedder) -> store.Index:
-    """Loads an index, refusing one built with other settings than this version uses."""
+def load_index(index_dir: Path, embedder: Embedder, verify: bool = False) -> store.Index:
+    """Loads an index, refusing one built with other settings than this version uses.
+    `verify`: also check every file's sha256, not only its size."""
     return store.load(
         index_dir,
         model=model_settings(embedder),
         chunker=ChunkerSettings(window=embedder.window).to_dict(),
         lexical=LexicalSettings().to_dict(),
+        verify=verify,
     )
 
 

@@ -108,6 +108,11 @@ def _parser() -> argparse.ArgumentParser:
 
     info = sub.add_parser("info", help="show what an index holds and how it was built")
     info.add_argument("--index", type=Path, help=index_help)
+    info.add_argument(
+        "--verify",
+        action="store_true",
+        help="also check every file against its recorded sha256 (loading checks sizes only)",
+    )
     info.set_defaults(run=_info)
     return parser
 
@@ -227,6 +232,12 @@ def _info(args) -> int:
             {k: v for k, v in manifest.items() if k != "files"}, indent=2, ensure_ascii=False
         )
     )
+    if args.verify:
+        from .api import load_index
+        from .embedding import get_embedder
+
+        load_index(index_dir, get_embedder(), verify=True)
+        print(f"verified: all {len(manifest['files'])} files match their sha256", file=sys.stderr)
     return 0
 
 
