@@ -27,6 +27,7 @@ import threading
 import warnings
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from importlib import metadata
 from pathlib import Path
 
@@ -95,18 +96,49 @@ class Embedder:
         self._lock = threading.Lock()
         self._torch_model = None
         self._session = None
-        self.note = ""
+        self._pending: Future | None = None
+        self._resolving = threading.Lock()
+        self._note = ""
         wanted = backend or os.environ.get("ASSISTANT_EMBEDDER") or "onnx"
         if wanted not in BACKENDS:
             raise ValueError(f"embedding backend must be one of {BACKENDS}, not {wanted!r}")
-        self.backend = wanted
+        self._backend = wanted
         if wanted == "onnx":
+            if onnx_path(self.path).is_file():  # load it while the caller loads its index
+                self._pending = _background.submit(_onnx_session, self)
+            else:
+                self._pending = Future()
+                try:
+                    self._pending.set_result(_onnx_session(self))
+                except Exception as exc:
+                    self._pending.set_exception(exc)
+            self._resolve()  # raises nothing; only waits when asked (below) or now if exported
+
+    @property
+    def backend(self) -> str:
+        """ "onnx" or "torch" (the fallback when the ONNX route failed: see `note`)."""
+        self._resolve(wait=True)
+        return self._backend
+
+    @property
+    def note(self) -> str:
+        self._resolve(wait=True)
+        return self._note
+
+    def _resolve(self, wait: bool = False) -> None:
+        pending = self._pending
+        if pending is None or not (wait or pending.done()):
+            return
+        with self._resolving:
+            if self._pending is None:
+                return
             try:
-                self._session = _onnx_session(self)
+                self._session = self._pending.result()
             except Exception as exc:  # any failure of the fast route: torch still works
-                self.backend = "torch"
-                self.note = f"ONNX route unavailable ({exc}); using torch (slower)."
-                print(f"note: {self.note}", file=sys.stderr)
+                self._backend = "torch"
+                self._note = f"ONNX route unavailable ({exc}); using torch (slower)."
+                print(f"note: {self._note}", file=sys.stderr)
+            self._pending = None
 
     # tokens
 
@@ -444,7 +476,8 @@ def _check_export(embedder: Embedder, onnx_file: str) -> None:
     session = onnxruntime.InferenceSession(onnx_file, providers=["CPUExecutionProvider"])
     probe = Embedder.__new__(Embedder)
     probe.__dict__.update(embedder.__dict__)
-    probe._session, probe.backend, probe._ids = session, "onnx", OrderedDict()
+    probe._session, probe._backend, probe._ids = session, "onnx", OrderedDict()
+    probe._pending = None
     fast = probe.encode(list(_CHECK_TEXTS))
     reference = embedder.encode_torch(list(_CHECK_TEXTS))
     agreement = float((fast * reference).sum(axis=1).min())
@@ -452,6 +485,7 @@ def _check_export(embedder: Embedder, onnx_file: str) -> None:
         raise RuntimeError(f"the ONNX export disagrees with torch (cosine {agreement:.5f})")
 
 
+_background = ThreadPoolExecutor(max_workers=1, thread_name_prefix="onnx-load")
 _shared: Embedder | None = None
 _shared_lock = threading.Lock()
 
