@@ -38,13 +38,13 @@ CENTRES = 20_000
 SPREAD = 0.05  # per-dimension noise: cosine to the centre about 0.7
 
 
-def synthetic(n: int, seed: int, centres: np.ndarray) -> np.ndarray:
+def synthetic(n: int, seed: int, centres: np.ndarray, spread: float = SPREAD) -> np.ndarray:
     rng = np.random.default_rng(seed)
     out = np.empty((n, DIMENSION), dtype=np.float32)
     for start in range(0, n, 100_000):
         m = min(100_000, n - start)
         block = centres[rng.integers(0, len(centres), m)]
-        block += rng.normal(0, SPREAD, size=(m, DIMENSION)).astype(np.float32)
+        block += rng.normal(0, spread, size=(m, DIMENSION)).astype(np.float32)
         block /= np.linalg.norm(block, axis=1, keepdims=True)
         out[start : start + m] = block
     return out
@@ -55,7 +55,7 @@ def rss_mb() -> float:
         return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
-def vector_scale(n: int, queries: int = 300) -> dict:
+def vector_scale(n: int, queries: int = 300, spread: float = SPREAD) -> dict:
     import faiss
 
     from assistant import vector_index
@@ -64,8 +64,8 @@ def vector_scale(n: int, queries: int = 300) -> dict:
     centres = rng.normal(size=(CENTRES, DIMENSION)).astype(np.float32)
     centres /= np.linalg.norm(centres, axis=1, keepdims=True)
     print(f"  generating {n:,} synthetic vectors ...", flush=True)
-    vectors = synthetic(n, 6, centres)
-    probes = synthetic(queries, 7, centres)
+    vectors = synthetic(n, 6, centres, spread)
+    probes = synthetic(queries, 7, centres, spread)
 
     exact = faiss.IndexFlatIP(DIMENSION)
     exact.add(vectors)
@@ -120,6 +120,8 @@ def vector_scale(n: int, queries: int = 300) -> dict:
     chosen = next(s for s in sweep if s["nprobe"] in (settings.nprobe, None))
     return {
         "vectors": n,
+        "spread": spread,
+        "cosine_to_centre": round(float(1 / np.sqrt(1 + DIMENSION * spread**2)), 3),
         "index": described,
         "nprobe_default": settings.nprobe if ivf is not None else None,
         "build_s": round(build_s, 1),
@@ -234,12 +236,12 @@ def _project_key() -> str:
     return digest.hexdigest()[:16]
 
 
-def run(vectors: int = 1_000_000, cold_chunks: int = 100_000) -> dict:
+def run(vectors: int = 1_000_000, cold_chunks: int = 100_000, spread: float = SPREAD) -> dict:
     (BENCH / "cache").mkdir(exist_ok=True)
     out = {}
     if vectors:
         print(f"Scale: {vectors:,} vectors", flush=True)
-        out["vectors"] = vector_scale(vectors)
+        out["vectors"] = vector_scale(vectors, spread=spread)
     if cold_chunks:
         print(f"Scale: cold start with {cold_chunks:,} chunks", flush=True)
         out["cold"] = cold_start(cold_chunks)
@@ -250,7 +252,8 @@ def print_summary(result: dict) -> None:
     v = result.get("vectors")
     if v:
         print(
-            f"\nScale, {v['vectors']:,} synthetic vectors, {v['index']}: recall@10 "
+            f"\nScale, {v['vectors']:,} synthetic vectors (cosine to their centre "
+            f"{v.get('cosine_to_centre')}), {v['index']}: recall@10 "
             f"{v['recall_at_10']} (nprobe {v['nprobe_default']}), search p50 "
             f"{v['search_p50_ms']} ms / p95 {v['search_p95_ms']} ms (exact: "
             f"{v['exact_search_p50_ms']} ms), build {v['build_s']} s, load {v['load_s']} s, "
@@ -275,9 +278,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--vectors", type=int, default=1_000_000)
     parser.add_argument("--cold-chunks", type=int, default=100_000)
+    parser.add_argument(
+        "--spread", type=float, default=SPREAD, help="per-dimension noise around the centres"
+    )
     parser.add_argument("--out", type=Path, default=BENCH / "scale.json")
     args = parser.parse_args()
-    result = run(args.vectors, args.cold_chunks)
+    result = run(args.vectors, args.cold_chunks, args.spread)
     args.out.write_text(json.dumps(result, indent=2) + "\n")
     print_summary(result)
 
