@@ -138,9 +138,14 @@ def vector_scale(n: int, queries: int = 300, spread: float = SPREAD) -> dict:
     }
 
 
-def synthetic_index(chunks: int, folder: Path) -> tuple[Path, float | None]:
+def synthetic_index(
+    chunks: int, folder: Path, lead_vectors: bool = False
+) -> tuple[Path, float | None]:
     """A `chunks`-chunk index in the real layout (generated passages, the real chunker, BM25,
-    documents, sentence rows) with synthetic vectors; cached in `folder`. (index dir, build s)"""
+    documents, sentence rows) with synthetic vectors; cached in `folder`. `lead_vectors`: each
+    chunk's vector is the model's vector of its first sentence (a few tokens, not the whole
+    chunk), so questions find their passage and are answered (highlights included) as with a
+    real index. Returns (index dir, build seconds or None when cached)."""
     from assistant import api, store
     from assistant.chunking import ChunkerSettings, chunk_document
     from assistant.documents import read_documents
@@ -150,7 +155,7 @@ def synthetic_index(chunks: int, folder: Path) -> tuple[Path, float | None]:
     from assistant.sentence_vectors import SentenceVectors
 
     index_dir = folder / "index"
-    key = f"{chunks}-{_project_key()}"
+    key = f"{chunks}-{lead_vectors}-{_project_key()}"
     stamp = folder / "index.key"
     if stamp.is_file() and stamp.read_text() == key:
         return index_dir, None
@@ -168,8 +173,11 @@ def synthetic_index(chunks: int, folder: Path) -> tuple[Path, float | None]:
         )
     embedder._ids.clear()
     rng = np.random.default_rng(8)
-    vectors = rng.normal(size=(len(all_chunks), DIMENSION)).astype(np.float32)
-    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    if lead_vectors:
+        vectors = embedder.encode([c.text.split(". ")[0] for c in all_chunks])
+    else:
+        vectors = rng.normal(size=(len(all_chunks), DIMENSION)).astype(np.float32)
+        vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
     counts = [len(api._sentence_spans(c.text, c.text)) for c in all_chunks]
     sentence_vectors = rng.normal(size=(sum(counts), DIMENSION)).astype(np.float32)
     sentence_vectors /= np.linalg.norm(sentence_vectors, axis=1, keepdims=True)
