@@ -10,6 +10,6 @@ if ! command -v chromium >/dev/null 2>&1; then
     { $SUDO apt-get update >/dev/null && $SUDO apt-get install -y chromium >/dev/null; }
 fi
 export HF_HUB_OFFLINE=1 GRADIO_ANALYTICS_ENABLED=False
-.venv/bin/ruff check assistant tests scripts
-.venv/bin/ruff format --check assistant tests scripts
+.venv/bin/ruff check assistant tests scripts bench
+.venv/bin/ruff format --check assistant tests scripts bench
 exec .venv/bin/python -m pytest "$@"

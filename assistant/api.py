@@ -46,6 +46,7 @@ from .errors import (
 from .lexical import LexicalIndex, LexicalSettings, lexical_text
 from .retrieval import RetrievalSettings, Retriever, check_mode
 from .schema import Answer, Chunk, Document, Passage, display_title
+from .sentence_vectors import SentenceVectors
 
 MAX_QUESTION_CHARS = 20_000
 MAX_K = 50
@@ -133,6 +134,8 @@ def ingest(
     lexical: LexicalSettings | None = None,
     progress: Callable[[int], Progress] | None = None,
     hook: Callable[[str], None] | None = None,
+    ray: bool = False,
+    ray_address: str | None = None,
 ) -> IngestReport:
     """Adds and updates the files under `paths` in the index and removes the indexed files under
     `paths` that no longer exist; everything else indexed stays. Only files whose content hash
@@ -140,7 +143,8 @@ def ingest(
     is reported in `failures` (an earlier indexed version of it is kept) and the rest goes on;
     with `skip_bad=False` any failure writes nothing. Files with identical bytes are indexed
     once. `rebuild` starts from an empty index. The new version is swapped in atomically.
-    `progress(total)` may return a callback told how many chunks each step embedded."""
+    `progress(total)` may return a callback told how many chunks each step embedded.
+    `ray`: embed on a Ray cluster (`ray_address`, $RAY_ADDRESS, or a local instance)."""
     started = time.monotonic()
     paths = list(paths)
     index_dir = Path(index_dir) if index_dir else default_index_dir()
@@ -169,7 +173,7 @@ def ingest(
                 )
             _write(
                 index_dir, sources, old, report, embedder, chunker, retrieval, lexical,
-                progress, hook,
+                progress, hook, ray, ray_address,
             )  # fmt: skip
     report.seconds = time.monotonic() - started
     return report
@@ -422,6 +426,8 @@ def _write(
     lexical: LexicalSettings | None,
     progress: Callable[[int], Progress] | None,
     hook: Callable[[str], None] | None,
+    ray: bool = False,
+    ray_address: str | None = None,
 ) -> None:
     """Chunks and embeds what is new, reuses the rest, and swaps the new version in."""
     chunker = chunker or ChunkerSettings(window=embedder.window)
@@ -449,17 +455,35 @@ def _write(
             for chunk in chunk_document(doc, embedder.count_tokens, chunker, first_id=len(chunks)):
                 chunks.append(chunk)
                 rows.append(by_text.get(embedding_text(chunk.title, chunk.text, chunker)))
+    texts = [embedding_text(c.title, c.text, chunker) for c in chunks]
+    spans = [_sentence_spans(c.text, t) for c, t in zip(chunks, texts, strict=True)]
+    per_chunk: list[np.ndarray | None] = [None] * len(chunks)  # sentence vectors
+    for i, row in enumerate(rows):
+        if row is not None:
+            stored = old.sentences.of_chunk(row, len(spans[i])) if old.sentences else None
+            if stored is None:
+                rows[i] = None  # embed it again, for its sentence vectors
+            per_chunk[i] = stored
     todo = [i for i, row in enumerate(rows) if row is None]
     vectors = np.zeros((len(chunks), embedder.dimension), dtype=np.float32)
     if todo:
-        fresh = embedder.encode(
-            [embedding_text(chunks[i].title, chunks[i].text, chunker) for i in todo],
+        fresh, fresh_sentences = _encoder(embedder, ray, ray_address)(
+            [texts[i] for i in todo],
+            [spans[i] for i in todo],
             progress=progress(len(todo)) if progress else None,
         )
         vectors[todo] = fresh
+        start = 0
+        for i in todo:
+            per_chunk[i] = fresh_sentences[start : start + len(spans[i])]
+            start += len(spans[i])
     reused = [i for i, row in enumerate(rows) if row is not None]
     if reused:
         vectors[reused] = old.matrix[[rows[i] for i in reused]]
+    sentences = SentenceVectors.from_parts(
+        [len(ss) for ss in spans],
+        np.concatenate(per_chunk) if chunks else np.zeros((0, embedder.dimension), np.float32),
+    )
     store.save(
         index_dir,
         documents=documents,
@@ -475,10 +499,28 @@ def _write(
         sources=[s.entry for s in sources],
         hook=hook,
         lock=False,
+        sentences=sentences,
     )
     report.written = True
     report.embedded, report.reused = len(todo), len(reused)
     _count(report, chunks, len(documents))
+
+
+def _sentence_spans(chunk_text: str, embedded: str) -> list[tuple[int, int]]:
+    """The chunk's sentences as spans of the text the model reads (title prefix and all)."""
+    shift = len(embedded) - len(chunk_text)
+    return [(s + shift, e + shift) for s, e in sentences_of(chunk_text)]
+
+
+def _encoder(embedder: Embedder, ray: bool, ray_address: str | None):
+    """Chunk vectors and sentence vectors, from one model pass: here or on a Ray cluster."""
+    if not (ray or ray_address):
+        return embedder.encode_with_spans
+    from . import distributed
+
+    return lambda texts, spans, progress=None: distributed.encode_with_spans(
+        texts, spans, address=ray_address, progress=progress
+    )
 
 
 def _background(embedder: Embedder, vectors: np.ndarray, settings: RetrievalSettings) -> np.ndarray:
@@ -522,13 +564,15 @@ def ensure_default_index(
     return True
 
 
-def load_index(index_dir: Path, embedder: Embedder) -> store.Index:
-    """Loads an index, refusing one built with other settings than this version uses."""
+def load_index(index_dir: Path, embedder: Embedder, verify: bool = False) -> store.Index:
+    """Loads an index, refusing one built with other settings than this version uses.
+    `verify`: also check every file's sha256, not only its size."""
     return store.load(
         index_dir,
         model=model_settings(embedder),
         chunker=ChunkerSettings(window=embedder.window).to_dict(),
         lexical=LexicalSettings().to_dict(),
+        verify=verify,
     )
 
 
@@ -651,17 +695,11 @@ class Assistant:
             return answer
         hits = ranking.hits
         spans = [sentences_of(h.chunk.text) for h in hits]
-        sentence_texts = [  # each sentence read in its document's context, like the chunks
-            embedding_text(h.chunk.title, h.chunk.text[s:e], chunker)
-            for h, ss in zip(hits, spans, strict=True)
-            for s, e in ss
-        ]
-        similarities = self.embedder.encode(sentence_texts) @ query
+        similarities = self._sentence_similarities(index, chunker, hits, spans, query)
         words = content_words(searched)
-        passages, offset = [], 0
+        passages = []
         for rank, (hit, ss) in enumerate(zip(hits, spans, strict=True), 1):
-            sims = similarities[offset : offset + len(ss)]
-            offset += len(ss)
+            sims = similarities[rank - 1]
             passages.append(
                 Passage(
                     rank=rank,
@@ -676,6 +714,30 @@ class Assistant:
                 )
             )
         return replace(answer, passages=tuple(passages))
+
+    def _sentence_similarities(
+        self, index: store.Index, chunker: ChunkerSettings, hits, spans, query: np.ndarray
+    ) -> list[np.ndarray]:
+        """Cosine of the question with each sentence of each hit: from the index's sentence
+        vectors (read in the passage's context at ingest), else by encoding the sentences now
+        (each as `title: sentence`, so it is read in its document's context too)."""
+        stored = index.sentences  # row i holds chunk i (chunk ids are rows)
+        vectors = [
+            stored.of_chunk(h.chunk.chunk_id, len(ss)) if stored else None
+            for h, ss in zip(hits, spans, strict=True)
+        ]
+        missing = [i for i, v in enumerate(vectors) if v is None]
+        if missing:
+            texts = [
+                embedding_text(hits[i].chunk.title, hits[i].chunk.text[s:e], chunker)
+                for i in missing
+                for s, e in spans[i]
+            ]
+            encoded, start = self.embedder.encode(texts), 0
+            for i in missing:
+                vectors[i] = encoded[start : start + len(spans[i])]
+                start += len(spans[i])
+        return [v @ query for v in vectors]
 
     def _embed_question(self, question: str) -> np.ndarray:
         """The model reads the first 256 tokens of a longer question; BM25 reads all of it."""

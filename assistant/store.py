@@ -33,6 +33,7 @@ from pathlib import Path
 import faiss
 import numpy as np
 
+from . import vector_index
 from .errors import (
     IndexCorruptError,
     IndexIncompatibleError,
@@ -41,6 +42,7 @@ from .errors import (
 )
 from .lexical import LexicalIndex, LexicalSettings
 from .schema import Chunk, Document, display_title
+from .sentence_vectors import SentenceVectors
 
 FORMAT = "citation-assistant-index"
 FORMAT_VERSION = 2  # bump on any change to the files' layout or meaning
@@ -56,6 +58,7 @@ class Index:
     lexical: LexicalIndex
     background: np.ndarray
     matrix: np.ndarray  # the same vectors as a (memory-mapped) array, row i = chunk i
+    sentences: SentenceVectors | None = None  # highlight vectors; None: computed per question
 
     @property
     def settings(self) -> dict:
@@ -64,21 +67,6 @@ class Index:
 
 def rebuild_hint(index_dir: Path) -> str:
     return f"assistant ingest PATH... --rebuild --index {index_dir}"
-
-
-def build_vector_index(vectors: np.ndarray) -> faiss.Index:
-    """The FAISS index over the chunk vectors (exact inner product)."""
-    flat = faiss.IndexFlatIP(vectors.shape[1])
-    flat.add(np.ascontiguousarray(vectors, dtype=np.float32))
-    return flat
-
-
-def write_vector_index(index: faiss.Index, path: Path) -> None:
-    faiss.write_index(index, str(path))
-
-
-def read_vector_index(path: Path) -> faiss.Index:
-    return faiss.read_index(str(path), faiss.IO_FLAG_MMAP)
 
 
 def save(
@@ -95,11 +83,14 @@ def save(
     sources: list[dict] | None = None,
     hook=None,
     lock: bool = True,
+    vector_settings: vector_index.VectorIndexSettings | None = None,
+    sentences: SentenceVectors | None = None,
 ) -> None:
     """Writes a complete new version beside the old one and swaps it in. `hook(step)` is called
     between steps (tests use it to stop a write half-way)."""
     hook = hook or (lambda step: None)
     index_dir = Path(index_dir)
+    vector_settings = vector_settings or vector_index.VectorIndexSettings()
     index_dir.parent.mkdir(parents=True, exist_ok=True)
     with writer_lock(index_dir) if lock else contextlib.nullcontext():
         remove_leftovers(index_dir)
@@ -109,13 +100,16 @@ def save(
             vectors = np.ascontiguousarray(vectors, dtype=np.float32)
             _save_npy(new / "vectors.npy", vectors)
             hook("vectors.npy")
-            write_vector_index(build_vector_index(vectors), new / "vectors.faiss")
+            dense = vector_index.build(vectors, vector_settings)
+            vector_index.save(dense, new / "vectors.faiss")
             hook("vectors.faiss")
             _write_lines(new / "chunks.jsonl", (c.to_json() for c in chunks))
             _write_lines(new / "documents.jsonl", (_document_json(d) for d in documents))
             hook("jsonl")
             lexical.save(new / "bm25")
             _save_npy(new / "background.npy", background.astype(np.float32))
+            if sentences is not None:
+                sentences.save(new)
             hook("bm25")
             manifest = {
                 "format": FORMAT,
@@ -125,6 +119,7 @@ def save(
                 "chunker": chunker,
                 "lexical": lexical.settings.to_dict(),
                 "retrieval": retrieval,
+                "vector_index": {**vector_settings.to_dict(), **vector_index.describe(dense)},
                 "counts": {"documents": len(documents), "chunks": len(chunks)},
                 "documents": _document_entries(documents, chunks),
                 "sources": sources or [],
@@ -150,23 +145,29 @@ def version_of(index_dir: Path) -> tuple[int, int] | None:
     return st.st_ino, st.st_mtime_ns
 
 
-def load(index_dir: Path, *, model: dict, chunker: dict, lexical: dict) -> Index:
-    """Loads and checks an index; refuses one built with another format, model or chunker.
-    A version swapped in while it was being read is read again."""
+def load(
+    index_dir: Path, *, model: dict, chunker: dict, lexical: dict, verify: bool = False
+) -> Index:
+    """Loads and checks an index; refuses one built with another format, model or chunker, or
+    whose files are missing or of another size than recorded. `verify` also checks every file's
+    sha256 (reading the whole index: about 1 s per 500 MB; `assistant info --verify`). A version
+    swapped in while it was being read is read again."""
     for _attempt in range(5):
         before = version_of(index_dir)
         try:
-            index = _load(index_dir, model=model, chunker=chunker, lexical=lexical)
+            index = _load(index_dir, model=model, chunker=chunker, lexical=lexical, verify=verify)
         except (IndexCorruptError, IndexMissingError):
             if version_of(index_dir) == before:
                 raise
             continue
         if version_of(index_dir) == before:
             return index
-    return _load(index_dir, model=model, chunker=chunker, lexical=lexical)
+    return _load(index_dir, model=model, chunker=chunker, lexical=lexical, verify=verify)
 
 
-def _load(index_dir: Path, *, model: dict, chunker: dict, lexical: dict) -> Index:
+def _load(
+    index_dir: Path, *, model: dict, chunker: dict, lexical: dict, verify: bool = False
+) -> Index:
     index_dir = Path(index_dir)
     _recover_interrupted_swap(index_dir)
     manifest = read_manifest(index_dir)
@@ -189,11 +190,12 @@ def _load(index_dir: Path, *, model: dict, chunker: dict, lexical: dict) -> Inde
     if manifest.get("lexical") != lexical:
         raise refuse(f"it was built with lexical settings {manifest.get('lexical')}, not {lexical}")
 
-    expected, found = manifest.get("files", {}), _file_entries(index_dir)
+    expected, found = manifest.get("files", {}), _file_entries(index_dir, hashes=verify)
     for name in sorted(set(expected) | set(found)):
         if name not in found:
             raise IndexCorruptError(str(index_dir), f"{name} is missing", hint)
-        if found[name] != expected.get(name):
+        recorded = expected.get(name) or {}
+        if any(recorded.get(key) != value for key, value in found[name].items()):
             raise IndexCorruptError(str(index_dir), f"{name} does not match its manifest", hint)
     try:
         chunks = tuple(
@@ -203,10 +205,14 @@ def _load(index_dir: Path, *, model: dict, chunker: dict, lexical: dict) -> Inde
             d.doc_id: d
             for d in (_document_from_json(line) for line in _lines(index_dir / "documents.jsonl"))
         }
-        vectors = read_vector_index(index_dir / "vectors.faiss")
+        vectors = vector_index.load(
+            index_dir / "vectors.faiss",
+            vector_index.VectorIndexSettings.from_dict(manifest.get("vector_index")),
+        )
         matrix = np.load(index_dir / "vectors.npy", mmap_mode="r")
         lexical_index = LexicalIndex.load(index_dir / "bm25", LexicalSettings(**lexical))
         background = np.load(index_dir / "background.npy")
+        sentences = SentenceVectors.load(index_dir, len(chunks))
     except (ValueError, KeyError, TypeError, RuntimeError, OSError) as exc:
         raise IndexCorruptError(str(index_dir), f"cannot parse it: {exc}", hint) from None
     if not (vectors.ntotal == len(chunks) == len(matrix) == manifest["counts"]["chunks"]):
@@ -215,7 +221,17 @@ def _load(index_dir: Path, *, model: dict, chunker: dict, lexical: dict) -> Inde
         raise refuse(
             f"its vectors have {vectors.d} dimensions, the model makes {model['dimension']}"
         )
-    return Index(index_dir, manifest, chunks, documents, vectors, lexical_index, background, matrix)
+    return Index(
+        index_dir,
+        manifest,
+        chunks,
+        documents,
+        vectors,
+        lexical_index,
+        background,
+        matrix,
+        sentences,
+    )
 
 
 def read_manifest(index_dir: Path) -> dict:
@@ -344,10 +360,10 @@ def _document_entries(documents: list[Document], chunks: list[Chunk]) -> list[di
     ]
 
 
-def _file_entries(folder: Path) -> dict[str, dict]:
+def _file_entries(folder: Path, hashes: bool = True) -> dict[str, dict]:
     """Size and hash of every data file (all but the manifest), by path relative to the folder."""
     return {
-        str(p.relative_to(folder)): _file_entry(p)
+        str(p.relative_to(folder)): _file_entry(p) if hashes else {"bytes": p.stat().st_size}
         for p in sorted(folder.rglob("*"))
         if p.is_file() and p.name != "manifest.json"
     }

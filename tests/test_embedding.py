@@ -3,7 +3,7 @@ import sys
 import numpy as np
 import pytest
 
-from assistant.embedding import Embedder
+from assistant.embedding import Embedder, onnx_path
 from assistant.errors import ModelMissingError
 
 
@@ -21,3 +21,76 @@ def test_vectors_are_normalised_and_deterministic(embedder):
     assert np.allclose(first, second, atol=1e-6)
     assert embedder.window == 256
     assert embedder.count_tokens("hello world") == 4  # [CLS] hello world [SEP]
+
+
+def _varied_texts() -> list[str]:
+    """A few hundred texts: 1 to 400+ tokens, questions, lists, numbers, accents, other
+    scripts, markup, repeated words, whitespace oddities."""
+    words = (
+        "the PKK Türkiye counterterrorism ankara 1984 déjà-vu naïve 東京 Москва 3.14159 "
+        "<b>bold</b> e-mail@example.com https://example.org/a?b=c #hashtag C++ x² ½ "
+        "photosynthesis chlorophyll quantum entanglement sourdough bread recipe"
+    ).split()
+    rng = np.random.default_rng(3)
+    texts = ["", " ", "a", "?", "hello world", "Who condemned the PKK?", "\n\nline\tbreak\n"]
+    for i in range(293):
+        n = int(rng.choice([1, 3, 8, 20, 60, 150, 300]))
+        picked = rng.choice(words, size=n)
+        text = " ".join(picked)
+        if i % 3 == 0:
+            text = text.capitalize() + "?"
+        texts.append(text)
+    return texts
+
+
+@pytest.mark.slow
+def test_onnx_agrees_with_sentence_transformers(embedder):
+    """The fast path (ONNX, own tokenisation, length batching, mean pooling, L2) gives the
+    vectors of the sentence-transformers pipeline, truncation at 256 tokens included."""
+    assert embedder.backend == "onnx", embedder.note
+    assert onnx_path(embedder.path).is_file()
+    texts = _varied_texts()
+    assert len(texts) >= 300
+    assert max(embedder.count_tokens(t) for t in texts) > 256  # truncation is exercised
+    fast = embedder.encode(texts)
+    one_by_one = np.stack([embedder.encode([t])[0] for t in texts[:40]])
+    reference = embedder.encode_torch(texts)
+    cosines = (fast * reference).sum(axis=1)
+    assert cosines.min() >= 0.999, (cosines.min(), texts[int(cosines.argmin())])
+    assert np.allclose(one_by_one, fast[:40], atol=1e-4)  # padding changes nothing
+
+
+def test_torch_backend_gives_the_same_vectors():
+    torch_embedder = Embedder(backend="torch")
+    texts = ["Who condemned the PKK?", "A longer sentence about bread, ovens and flour."]
+    assert torch_embedder.backend == "torch"
+    vectors = torch_embedder.encode(texts)
+    assert np.allclose(np.linalg.norm(vectors, axis=1), 1, atol=1e-5)
+    assert (vectors * Embedder().encode(texts)).sum(axis=1).min() >= 0.999
+
+
+def test_counted_text_is_not_tokenised_again(embedder, monkeypatch):
+    text = "A chunk the chunker has just counted, then encodes."
+    n = embedder.count_tokens(text)
+    calls = []
+    original = embedder._tokenizer.encode_batch
+    monkeypatch.setattr(
+        embedder,
+        "_tokenizer",
+        type("T", (), {"encode_batch": lambda self, t: calls.append(t) or original(t)})(),
+    )
+    vector = embedder.encode([text])
+    assert calls == [] and vector.shape == (1, 384) and n == 15
+
+
+def test_broken_onnx_route_falls_back_to_torch(monkeypatch, tmp_path, capsys):
+    import assistant.embedding as embedding
+
+    def broken(_embedder):
+        raise RuntimeError("no onnxruntime here")
+
+    monkeypatch.setattr(embedding, "_onnx_session", broken)
+    fallback = Embedder()
+    assert fallback.backend == "torch" and "no onnxruntime here" in fallback.note
+    assert "using torch" in capsys.readouterr().err
+    assert fallback.encode(["hello"]).shape == (1, 384)

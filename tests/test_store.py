@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from assistant import Assistant, ingest, store
-from assistant.api import DEFAULT_CORPUS
+from assistant.api import DEFAULT_CORPUS, load_index
 from assistant.errors import (
     IndexCorruptError,
     IndexIncompatibleError,
@@ -14,7 +14,7 @@ from assistant.errors import (
     IndexMissingError,
 )
 
-from .conftest import DATA, read_jsonl
+from .conftest import DATA, read_jsonl, run_cli
 
 
 def all_vectors(index) -> np.ndarray:
@@ -168,3 +168,20 @@ def test_default_index_is_built_kept_and_repaired_but_user_indexes_are_left_alon
     before = (mine / "manifest.json").read_bytes()
     assert ensure_default_index(mine, log=lambda _: None) is False
     assert (mine / "manifest.json").read_bytes() == before
+
+
+def test_loading_checks_sizes_and_verify_checks_hashes(article_index, tmp_path, embedder):
+    """Loading stays fast on big indexes (sizes only); `info --verify` reads every byte."""
+    copy = tmp_path / "copy"
+    shutil.copytree(article_index, copy)
+    data = bytearray((copy / "chunks.jsonl").read_bytes())
+    at = data.index(b'"text": "') + 12
+    data[at] = ord("X") if data[at] != ord("X") else ord("Y")  # same size, other content
+    (copy / "chunks.jsonl").write_bytes(bytes(data))
+    load_index(copy, embedder)  # a plain load does not read the whole file
+    with pytest.raises(IndexCorruptError, match="chunks.jsonl"):
+        load_index(copy, embedder, verify=True)
+    done = run_cli("info", "--index", str(copy), "--verify")
+    assert done.returncode == 1 and "chunks.jsonl does not match" in done.stderr
+    done = run_cli("info", "--index", str(article_index), "--verify")
+    assert done.returncode == 0 and "verified" in done.stderr

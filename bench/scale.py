@@ -1,0 +1,300 @@
+"""Scale: the approximate vector index at 1,000,000 vectors, and cold start on a 100k-chunk index.
+
+    .venv/bin/python bench/scale.py [--vectors 1000000] [--cold-chunks 100000]
+    (also run by bench/benchmark.py --scale)
+
+1. Vectors: synthetic, 384-d, L2-normalised, drawn around 20,000 random centres (a Gaussian
+   mixture: neighbours share a topic, as real embeddings do; uniform random vectors have no
+   neighbours worth finding). `assistant.vector_index.build` picks its index as the store
+   does (IVF above the threshold); measured: build time, recall@10 against exact search for
+   held-out queries at several nprobe, search p50/p95 (one query at a time), bytes per vector on
+   disk, resident memory after a memory-mapped load, and the exact search's p50 for comparison.
+2. Cold start: a 100,000-chunk index in the real layout (generated passages, the real chunker
+   and BM25; synthetic vectors, because embedding 22M tokens takes hours here), then the time
+   from starting `assistant ask` to its answer.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+BENCH = Path(__file__).resolve().parent
+ROOT = BENCH.parent
+sys.path.insert(0, str(BENCH))
+import corpus as corpus_gen  # noqa: E402
+
+DIMENSION = 384
+CENTRES = 20_000
+SPREAD = 0.05  # per-dimension noise: cosine to the centre about 0.7
+
+
+def synthetic(n: int, seed: int, centres: np.ndarray, spread: float = SPREAD) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    out = np.empty((n, DIMENSION), dtype=np.float32)
+    for start in range(0, n, 100_000):
+        m = min(100_000, n - start)
+        block = centres[rng.integers(0, len(centres), m)]
+        block += rng.normal(0, spread, size=(m, DIMENSION)).astype(np.float32)
+        block /= np.linalg.norm(block, axis=1, keepdims=True)
+        out[start : start + m] = block
+    return out
+
+
+def rss_mb() -> float:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def vector_scale(n: int, queries: int = 300, spread: float = SPREAD) -> dict:
+    import faiss
+
+    from assistant import vector_index
+
+    rng = np.random.default_rng(5)
+    centres = rng.normal(size=(CENTRES, DIMENSION)).astype(np.float32)
+    centres /= np.linalg.norm(centres, axis=1, keepdims=True)
+    print(f"  generating {n:,} synthetic vectors ...", flush=True)
+    vectors = synthetic(n, 6, centres, spread)
+    probes = synthetic(queries, 7, centres, spread)
+
+    exact = faiss.IndexFlatIP(DIMENSION)
+    exact.add(vectors)
+    times = []
+    truth = np.empty((queries, 10), dtype=np.int64)
+    for i, q in enumerate(probes):
+        start = time.perf_counter()
+        _, ids = exact.search(q[None], 10)
+        times.append(time.perf_counter() - start)
+        truth[i] = ids[0]
+    exact_p50 = float(np.median(times) * 1000)
+    del exact
+
+    settings = vector_index.VectorIndexSettings()
+    print(f"  building the {settings.kind_for(n)} index ...", flush=True)
+    start = time.perf_counter()
+    index = vector_index.build(vectors, settings)
+    build_s = time.perf_counter() - start
+    described = vector_index.describe(index)
+    del vectors
+    with tempfile.TemporaryDirectory(dir=BENCH / "cache") as tmp:
+        path = Path(tmp) / "vectors.faiss"
+        vector_index.save(index, path)
+        del index
+        file_bytes = path.stat().st_size
+        before = rss_mb()
+        start = time.perf_counter()
+        loaded = vector_index.load(path, settings)
+        load_s = time.perf_counter() - start
+        ivf = faiss.extract_index_ivf(loaded) if described["type"] == "ivf" else None
+        sweep = []
+        for nprobe in (8, 16, 32, 48, 64, 128) if ivf is not None else (None,):
+            if ivf is not None:
+                ivf.nprobe = nprobe
+            times, hits = [], 0
+            for i, q in enumerate(probes):
+                start = time.perf_counter()
+                _, ids = loaded.search(q[None], 10)
+                times.append(time.perf_counter() - start)
+                hits += len(set(ids[0]) & set(truth[i]))
+            ms = np.array(times) * 1000
+            sweep.append(
+                {
+                    "nprobe": nprobe,
+                    "recall_at_10": round(hits / (10 * queries), 4),
+                    "search_p50_ms": round(float(np.median(ms)), 3),
+                    "search_p95_ms": round(float(np.percentile(ms, 95)), 3),
+                }
+            )
+        rss_after = rss_mb()
+        reconstruct_ok = bool(np.isfinite(loaded.reconstruct_batch(np.arange(3))).all())
+    chosen = next(s for s in sweep if s["nprobe"] in (settings.nprobe, None))
+    return {
+        "vectors": n,
+        "spread": spread,
+        "cosine_to_centre": round(float(1 / np.sqrt(1 + DIMENSION * spread**2)), 3),
+        "index": described,
+        "nprobe_default": settings.nprobe if ivf is not None else None,
+        "build_s": round(build_s, 1),
+        "load_s": round(load_s, 3),
+        "file_bytes_per_vector": round(file_bytes / n, 1),
+        "resident_mb_after_load_and_search": round(rss_after - before, 1),
+        "exact_search_p50_ms": round(exact_p50, 2),
+        "recall_at_10": chosen["recall_at_10"],
+        "search_p50_ms": chosen["search_p50_ms"],
+        "search_p95_ms": chosen["search_p95_ms"],
+        "nprobe_sweep": sweep,
+        "reconstruct_works": reconstruct_ok,
+        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+    }
+
+
+def synthetic_index(
+    chunks: int, folder: Path, lead_vectors: bool = False
+) -> tuple[Path, float | None]:
+    """A `chunks`-chunk index in the real layout (generated passages, the real chunker, BM25,
+    documents, sentence rows) with synthetic vectors; cached in `folder`. `lead_vectors`: each
+    chunk's vector is the model's vector of its first sentence (a few tokens, not the whole
+    chunk), so questions find their passage and are answered (highlights included) as with a
+    real index. Returns (index dir, build seconds or None when cached)."""
+    from assistant import api, store
+    from assistant.chunking import ChunkerSettings, chunk_document
+    from assistant.documents import read_documents
+    from assistant.embedding import get_embedder
+    from assistant.lexical import LexicalIndex, LexicalSettings, lexical_text
+    from assistant.retrieval import RetrievalSettings
+    from assistant.sentence_vectors import SentenceVectors
+
+    index_dir = folder / "index"
+    key = f"{chunks}-{lead_vectors}-{_project_key()}"
+    stamp = folder / "index.key"
+    if stamp.is_file() and stamp.read_text() == key:
+        return index_dir, None
+    print(f"  building a {chunks:,}-chunk index with synthetic vectors ...", flush=True)
+    start = time.perf_counter()
+    corpus_path, _ = corpus_gen.write(folder, chunks, 200, seed=31)
+    embedder = get_embedder()
+    chunker = ChunkerSettings(window=embedder.window)
+    lexical = LexicalSettings()
+    documents = read_documents(corpus_path, "corpus")
+    all_chunks = []
+    for doc in documents:
+        all_chunks.extend(
+            chunk_document(doc, embedder.count_tokens, chunker, first_id=len(all_chunks))
+        )
+    embedder._ids.clear()
+    rng = np.random.default_rng(8)
+    if lead_vectors:
+        vectors = embedder.encode([c.text.split(". ")[0] for c in all_chunks])
+    else:
+        vectors = rng.normal(size=(len(all_chunks), DIMENSION)).astype(np.float32)
+        vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    counts = [len(api._sentence_spans(c.text, c.text)) for c in all_chunks]
+    sentence_vectors = rng.normal(size=(sum(counts), DIMENSION)).astype(np.float32)
+    sentence_vectors /= np.linalg.norm(sentence_vectors, axis=1, keepdims=True)
+    retrieval = RetrievalSettings()
+    store.save(
+        index_dir,
+        documents=documents,
+        chunks=all_chunks,
+        vectors=vectors,
+        lexical=LexicalIndex.build(
+            [lexical_text(c.title, c.text, lexical) for c in all_chunks], lexical
+        ),
+        background=api._background(embedder, vectors, retrieval),
+        model=api.model_settings(embedder),
+        chunker=chunker.to_dict(),
+        retrieval=retrieval.to_dict(),
+        sentences=SentenceVectors.from_parts(counts, sentence_vectors),
+    )
+    stamp.write_text(key)
+    return index_dir, time.perf_counter() - start
+
+
+def cold_start(chunks: int, runs: int = 3) -> dict:
+    """A `chunks`-chunk index in the real layout with synthetic vectors, then `assistant ask`."""
+    from assistant import store
+
+    index_dir, built_s = synthetic_index(chunks, BENCH / "cache" / f"cold-{chunks}")
+    manifest = store.read_manifest(index_dir)
+    question = "Who founded " + manifest["documents"][len(manifest["documents"]) // 2]["title"]
+    question = question.split(" is a ")[0] + "?"
+    cli = str(ROOT / ".venv" / "bin" / "assistant")
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    walls = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        done = subprocess.run(
+            [cli, "ask", question, "--json", "--index", str(index_dir)],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=600,
+        )
+        walls.append(time.perf_counter() - start)
+        if done.returncode != 0:
+            raise RuntimeError(done.stderr[-2000:])
+    index_bytes = sum(p.stat().st_size for p in index_dir.rglob("*") if p.is_file())
+    return {
+        "chunks": manifest["counts"]["chunks"],
+        "index_build_s": round(built_s, 1) if built_s else None,
+        "cold_start_s": round(min(walls), 2),
+        "cold_start_runs_s": [round(w, 2) for w in walls],
+        "index_mb": round(index_bytes / 2**20, 1),
+        "index_bytes_per_chunk": round(index_bytes / manifest["counts"]["chunks"]),
+        "question": question,
+    }
+
+
+def _project_key() -> str:
+    import hashlib
+
+    digest = hashlib.sha256()
+    for path in sorted((ROOT / "assistant").glob("*.py")):
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def run(vectors: int = 1_000_000, cold_chunks: int = 100_000, spread: float = SPREAD) -> dict:
+    (BENCH / "cache").mkdir(exist_ok=True)
+    out = {}
+    if vectors:
+        print(f"Scale: {vectors:,} vectors", flush=True)
+        out["vectors"] = vector_scale(vectors, spread=spread)
+    if cold_chunks:
+        print(f"Scale: cold start with {cold_chunks:,} chunks", flush=True)
+        out["cold"] = cold_start(cold_chunks)
+    return out
+
+
+def print_summary(result: dict) -> None:
+    v = result.get("vectors")
+    if v:
+        print(
+            f"\nScale, {v['vectors']:,} synthetic vectors (cosine to their centre "
+            f"{v.get('cosine_to_centre')}), {v['index']}: recall@10 "
+            f"{v['recall_at_10']} (nprobe {v['nprobe_default']}), search p50 "
+            f"{v['search_p50_ms']} ms / p95 {v['search_p95_ms']} ms (exact: "
+            f"{v['exact_search_p50_ms']} ms), build {v['build_s']} s, load {v['load_s']} s, "
+            f"{v['file_bytes_per_vector']} bytes/vector on disk, "
+            f"{v['resident_mb_after_load_and_search']} MB resident after load+search"
+        )
+        for s in v["nprobe_sweep"]:
+            print(
+                f"    nprobe {s['nprobe']}: recall@10 {s['recall_at_10']}, "
+                f"p50 {s['search_p50_ms']} ms, p95 {s['search_p95_ms']} ms"
+            )
+    c = result.get("cold")
+    if c:
+        print(
+            f"Cold start, {c['chunks']:,}-chunk index ({c['index_mb']} MB, "
+            f"{c['index_bytes_per_chunk']} bytes/chunk): `assistant ask` start to answer "
+            f"{c['cold_start_s']} s (runs {c['cold_start_runs_s']})"
+        )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--vectors", type=int, default=1_000_000)
+    parser.add_argument("--cold-chunks", type=int, default=100_000)
+    parser.add_argument(
+        "--spread", type=float, default=SPREAD, help="per-dimension noise around the centres"
+    )
+    parser.add_argument("--out", type=Path, default=BENCH / "scale.json")
+    args = parser.parse_args()
+    result = run(args.vectors, args.cold_chunks, args.spread)
+    args.out.write_text(json.dumps(result, indent=2) + "\n")
+    print_summary(result)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,98 @@
+"""The vector index: exact below the threshold, IVF above it, recorded in the manifest, mapped
+on load; highlights come from the sentence vectors stored at ingest."""
+
+import dataclasses
+import json
+
+import faiss
+import numpy as np
+
+from assistant import Assistant, vector_index
+from assistant.sentence_vectors import SentenceVectors
+from assistant.vector_index import VectorIndexSettings
+from tests.conftest import DATA, read_jsonl
+
+
+def clustered(n, seed, centres):
+    rng = np.random.default_rng(seed)
+    v = centres[rng.integers(0, len(centres), n)] + rng.normal(0, 0.05, (n, 384))
+    return (v / np.linalg.norm(v, axis=1, keepdims=True)).astype(np.float32)
+
+
+def test_the_index_kind_follows_the_threshold():
+    settings = VectorIndexSettings(approximate_from=1000)
+    assert settings.kind_for(999) == "flat" and settings.kind_for(1000) == "ivf"
+    assert VectorIndexSettings().kind_for(150_000) == "flat"
+    assert VectorIndexSettings(kind="ivf").kind_for(10) == "ivf"
+    rng = np.random.default_rng(0)
+    small = rng.normal(size=(50, 384)).astype(np.float32)
+    assert isinstance(vector_index.build(small, settings), faiss.IndexFlatIP)
+
+
+def test_ivf_recall_against_exact_search_and_reload(tmp_path):
+    rng = np.random.default_rng(1)
+    centres = rng.normal(size=(300, 384)).astype(np.float32)
+    vectors, queries = clustered(12_000, 2, centres), clustered(100, 3, centres)
+    settings = VectorIndexSettings(approximate_from=10_000, nprobe=16)
+    index = vector_index.build(vectors, settings)
+    assert vector_index.describe(index)["type"] == "ivf"
+    vector_index.save(index, tmp_path / "vectors.faiss")
+    loaded = vector_index.load(tmp_path / "vectors.faiss", settings)
+    assert faiss.extract_index_ivf(loaded).nprobe == 16
+    _, approximate = loaded.search(queries, 10)
+    truth = np.argsort(-(queries @ vectors.T), axis=1)[:, :10]
+    recall = np.mean([len(set(a) & set(t)) / 10 for a, t in zip(approximate, truth, strict=True)])
+    assert recall >= 0.95
+    # the hybrid retriever reads the vectors of lexical candidates back
+    assert np.allclose(loaded.reconstruct_batch(np.array([0, 11_999])), vectors[[0, 11_999]])
+
+
+def test_store_records_and_uses_the_vector_index(tmp_path, embedder, monkeypatch):
+    from assistant import api
+
+    monkeypatch.setattr(VectorIndexSettings, "kind_for", lambda self, n: "ivf")
+    index_dir = tmp_path / "index"
+    api.ingest([DATA / "encyclopedia" / "corpus.jsonl"], index_dir, embedder=embedder)
+    manifest = json.loads((index_dir / "manifest.json").read_text())
+    assert manifest["vector_index"]["type"] == "ivf" and manifest["vector_index"]["lists"] > 1
+    assistant = Assistant.open(index_dir, embedder=embedder)
+    assert (
+        faiss.extract_index_ivf(assistant.index.vectors).nprobe
+        == manifest["vector_index"]["nprobe"]
+    )
+    answer = assistant.ask("Which river flows through four capital cities?")
+    assert answer.answerable and "Vienna" in answer.passages[0].text
+
+
+def test_highlights_use_the_stored_sentence_vectors(assistant, monkeypatch):
+    assert isinstance(assistant.index.sentences, SentenceVectors)
+    question = read_jsonl(DATA / "article_questions.jsonl")[0]["question"]
+    expected = assistant.ask(question)
+    calls = []
+    original = assistant.embedder.encode
+    monkeypatch.setattr(
+        assistant.embedder, "encode", lambda t, *a, **k: calls.append(t) or original(t, *a, **k)
+    )
+    answer = assistant.ask(question)
+    assert answer.to_dict() == expected.to_dict() and answer.passages
+    assert calls == [[question]]  # the question only: no sentence is encoded
+
+
+def test_an_index_without_sentence_vectors_encodes_the_sentences(assistant):
+    bare = Assistant(dataclasses.replace(assistant.index, sentences=None), assistant.embedder)
+    for row in read_jsonl(DATA / "article_questions.jsonl")[:5]:
+        a, b = assistant.ask(row["question"]), bare.ask(row["question"])
+        assert [p.text for p in a.passages] == [p.text for p in b.passages]
+        for p in b.passages:
+            assert p.text[p.highlight.start : p.highlight.end] == p.highlight.text
+
+
+def test_sentence_vectors_round_trip_within_quantisation(tmp_path):
+    rng = np.random.default_rng(4)
+    v = rng.normal(size=(30, 384)).astype(np.float32)
+    v /= np.linalg.norm(v, axis=1, keepdims=True)
+    SentenceVectors.from_parts([10, 0, 20], v).save(tmp_path)
+    loaded = SentenceVectors.load(tmp_path, 3)
+    back = np.vstack([loaded.of_chunk(0, 10), loaded.of_chunk(2, 20)])
+    assert (back * v).sum(axis=1).min() > 0.998
+    assert loaded.of_chunk(1, 0).shape == (0, 384) and loaded.of_chunk(2, 19) is None
