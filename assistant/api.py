@@ -34,7 +34,7 @@ from .errors import (
 )
 from .lexical import LexicalIndex, LexicalSettings, lexical_text
 from .retrieval import RetrievalSettings, Retriever, check_mode
-from .schema import Answer, Passage
+from .schema import Answer, Passage, Source
 
 MAX_QUESTION_CHARS = 20_000
 MAX_K = 50
@@ -220,24 +220,30 @@ class Assistant:
         k: int = 3,
         retriever: str | None = None,
         context: Sequence[str] = (),
+        *,
+        answerable_at: float | None = None,
+        documents: Iterable[str] | None = None,
     ) -> Answer:
         """The k best passages for `question`. `context` holds the conversation's earlier
-        questions, oldest first: a follow-up ("When was that?") is searched together with them."""
+        questions, oldest first: a follow-up ("When was that?") is searched together with them.
+        `answerable_at` replaces the calibrated cut for this call; `documents` (doc_ids) limits
+        the search to those documents (None or empty: all)."""
         question = validate_question(question, k)
         mode = check_mode(retriever or self.retriever.settings.mode)
+        cut = self._check_cut(answerable_at)
+        only = self._check_documents(documents)
         searched = search_text(question, context)
         query = self._embed_question(searched)
         if searched != question:  # a follow-up: its own words weigh as much as the context
             query = query + self._embed_question(question)
             query /= np.linalg.norm(query)
-        ranking = self.retriever.search(searched, query, k, mode)
+        ranking = self.retriever.search(searched, query, k, mode, documents=only)
         confidence = self.retriever.confidence(ranking, query)
-        cut = self.retriever.settings.answerable_at
         if confidence < cut and searched == question:
             # partly about the documents? then answer the part that is
             for part in question_parts(question):
                 part_query = self._embed_question(part)
-                part_ranking = self.retriever.search(part, part_query, k, mode)
+                part_ranking = self.retriever.search(part, part_query, k, mode, documents=only)
                 part_confidence = self.retriever.confidence(part_ranking, part_query)
                 if part_confidence > confidence:
                     searched, query, ranking = part, part_query, part_ranking
@@ -249,6 +255,11 @@ class Assistant:
             confidence=confidence,
             retriever=mode,
             searched=searched,
+            answerable_at=cut,
+            weak_below=max(cut, self.retriever.settings.weak_below),
+            k=k,
+            documents=tuple(sorted(only or ())),
+            index=self.index.path.name,
         )
         if not answer.answerable:
             return answer
@@ -272,13 +283,41 @@ class Assistant:
                     dense=hit.dense,
                     lexical=hit.lexical,
                     text=hit.chunk.text,
-                    source=source_for(hit.chunk),
+                    source=self._source(hit.chunk),
                     highlight=best_sentence(
                         hit.chunk.text, ss, sims, words, HIGHLIGHT_OVERLAP_WEIGHT
                     ),
                 )
             )
         return replace(answer, passages=tuple(passages))
+
+    def _source(self, chunk) -> Source:
+        """The chunk's source, with its document's metadata (author, date...) when it has any."""
+        source = source_for(chunk)
+        document = self.index.documents.get(chunk.doc_id)
+        if source.metadata or document is None or not document.metadata:
+            return source
+        return replace(source, metadata=tuple(document.metadata))
+
+    def _check_cut(self, answerable_at: float | None) -> float:
+        if answerable_at is None:
+            return self.retriever.settings.answerable_at
+        if isinstance(answerable_at, bool) or not 0 <= answerable_at <= 1:
+            raise InvalidArgumentError(
+                f"answerable_at must be a probability from 0 to 1, not {answerable_at!r}."
+            )
+        return float(answerable_at)
+
+    def _check_documents(self, documents: Iterable[str] | None) -> frozenset[str] | None:
+        if documents is None:
+            return None
+        only = frozenset([documents] if isinstance(documents, str) else documents)
+        unknown = sorted(only - set(self.index.documents))
+        if unknown:
+            raise InvalidArgumentError(
+                f"No document {unknown[0]!r} in this index; `assistant info` lists the doc_ids."
+            )
+        return only or None
 
     def _embed_question(self, question: str) -> np.ndarray:
         """The model reads the first 256 tokens of a longer question; BM25 reads all of it."""
