@@ -43,6 +43,7 @@ RETRIEVER_CHOICES = [
 VIEWER_PANEL = f'<div id="viewer-panel" aria-live="polite">{VIEWER_EMPTY}</div>'
 
 CSS = """
+/* Gradio scopes these rules; a "dark" selector list is mis-scoped, so one rule each. */
 #main-row { align-items: flex-start; }
 #viewer-col { position: sticky; top: 8px; }
 .conversation { display: flex; flex-direction: column; gap: 14px; }
@@ -82,6 +83,8 @@ button.cite[aria-current="true"] { background: rgba(37, 99, 235, 0.12); border-r
   color: var(--body-text-color); cursor: pointer; min-height: 30px; }
 .tools button.vote[aria-pressed="true"] { border-color: #2563eb;
   background: rgba(37, 99, 235, 0.18); }
+.tools svg.down { transform: rotate(180deg); }
+.tools button.vote { display: inline-flex; align-items: center; }
 .tool-status { font-size: 0.85em; opacity: 0.85; }
 button:focus-visible { outline: 3px solid #2563eb; outline-offset: 2px; }
 details.why, details.answer-json { font-size: 0.88em; margin-top: 4px; }
@@ -115,8 +118,10 @@ details.answer-json pre { max-height: 320px; overflow: auto; white-space: pre-wr
 .in-passage { background: rgba(240, 180, 41, 0.22);
   box-shadow: 0 0 0 1px rgba(240, 180, 41, 0.35); }
 mark.sentence { background: #fde68a; color: #1f2937; border-bottom: 2px solid #d97706; }
-.dark mark.highlight, .dark mark.sentence { background: #a16207; color: #fff7ed; }
-.dark .answer-passage:has(details.why[open]) .passage mark.shared, .dark .why mark.shared {
+.dark mark.highlight { background: #a16207; color: #fff7ed; }
+.dark mark.sentence { background: #a16207; color: #fff7ed; }
+.dark .why mark.shared { background: #1e3a8a; color: #dbeafe; border-bottom-color: #93c5fd; }
+.dark .answer-passage:has(details.why[open]) .passage mark.shared {
   background: #1e3a8a; color: #dbeafe; border-bottom-color: #93c5fd; }
 .dark button.cite { color: #93c5fd; }
 .copy-buffer { position: fixed; left: -9999px; top: 0; width: 1px; height: 1px; opacity: 0; }

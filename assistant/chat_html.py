@@ -15,6 +15,13 @@ from .schema import Document, display_title
 
 _WORD = re.compile(r"[^\W_]+", re.UNICODE)
 STATE_ICONS = {"answered": "✓", "weak": "⚠", "not_found": "∅"}
+THUMB_UP = (  # an outline-free thumb (emoji fonts are often missing); the "down" one is flipped
+    '<svg viewBox="0 0 24 24" width="16" height="16" aria-hidden="true" focusable="false">'
+    '<path fill="currentColor" d="M2 21h4V9H2v12zm20-11c0-1.1-.9-2-2-2h-6.3l1-4.6v-.3c0-.4'
+    "-.2-.8-.4-1.1L13.2 1 6.6 7.6C6.2 8 6 8.5 6 9v10c0 1.1.9 2 2 2h9c.8 0 1.5-.5 1.8-1.2l3-7.1"
+    'c.1-.2.2-.5.2-.7v-2z"/></svg>'
+)
+THUMB_DOWN = THUMB_UP.replace("<svg ", '<svg class="down" ', 1)
 MAX_VIEWER_CHARS = 5_000_000  # the viewer shows documents up to this size whole
 
 
@@ -136,12 +143,22 @@ def passage_item(answer: Mapping, passage: Mapping, turn: int, lexical_weight: f
         f'<button type="button" class="copy" data-copy="{attr(quote_with_citation(passage))}">'
         "Copy quote + citation</button>"
         f'<button type="button" class="vote" data-vote="1" {vote_data} '
-        'aria-label="Helpful passage" title="Helpful" aria-pressed="false">👍</button>'
+        f'aria-label="Helpful passage" title="Helpful" aria-pressed="false">{THUMB_UP}</button>'
         f'<button type="button" class="vote" data-vote="-1" {vote_data} '
-        'aria-label="Not helpful passage" title="Not helpful" aria-pressed="false">👎</button>'
+        'aria-label="Not helpful passage" title="Not helpful" aria-pressed="false">'
+        f"{THUMB_DOWN}</button>"
         '<span class="tool-status" aria-live="polite"></span></div>'
         f"{why_html(passage, searched, answer.get('retriever', ''), lexical_weight)}</li>"
     )
+
+
+def percent(p: float) -> str:
+    """A probability as people read it: never a flat 100% or 0%."""
+    if p > 0.99:
+        return "over 99%"
+    if p < 0.01:
+        return "under 1%"
+    return f"{p:.0%}"
 
 
 def state_html(answer: Mapping) -> str:
@@ -150,13 +167,14 @@ def state_html(answer: Mapping) -> str:
     confidence = float(answer.get("confidence", 0))
     label = STATE_LABELS.get(state, state)
     detail = {
-        "answered": f"confidence {confidence:.0%}",
+        "answered": f"confidence {percent(confidence)}",
         "weak": (
-            f"confidence {confidence:.0%}, under {settings.get('weak_below', 0.6):.0%}: "
+            f"confidence {percent(confidence)}, under {settings.get('weak_below', 0.7):.0%}: "
             "these are the closest passages found and may not answer the question. Check them."
         ),
         "not_found": (
-            f"confidence {confidence:.0%}, under the {settings.get('answerable_at', 1 / 3):.0%} "
+            f"confidence {percent(confidence)}, under the "
+            f"{settings.get('answerable_at', 1 / 3):.0%} "
             "needed: nothing in the documents answers this, so no passage is shown. "
             "Try other words."
         ),

@@ -94,14 +94,14 @@ class Answer:
     searched: str = ""  # what was searched: the question, led by earlier ones for a follow-up
     # The settings the answer was made with (the thresholds come from the calibration).
     answerable_at: float = 1 / 3  # passages are shown from this confidence on
-    weak_below: float = 0.6  # an answer below this confidence is a weak match
+    weak_below: float = 0.7  # an answer below this confidence is a weak match
     k: int = 3
     documents: tuple[str, ...] = ()  # doc_ids the search was limited to; () = all
     index: str = ""  # the index folder's name
 
     @property
     def state(self) -> str:
-        """ "answered", "weak" (answerable but below `weak_below`) or "not_found"."""
+        """One of answered, weak (answerable but below `weak_below`) or not_found."""
         if not self.answerable:
             return "not_found"
         return "weak" if self.confidence < self.weak_below else "answered"
