@@ -107,7 +107,7 @@ details.answer-json pre { max-height: 320px; overflow: auto; white-space: pre-wr
 .viewer-close { font-size: 0.85em; padding: 2px 8px; border-radius: 6px; cursor: pointer;
   border: 1px solid var(--border-color-primary); background: var(--background-fill-secondary);
   color: var(--body-text-color); }
-.doc-body { position: relative; max-height: calc(100vh - 190px); overflow-y: auto; margin-top: 8px;
+.doc-body { position: relative; max-height: calc(100vh - 240px); overflow-y: auto; margin-top: 8px;
   padding-right: 4px; }
 .para { display: grid; grid-template-columns: 3.2em 1fr; gap: 6px; margin: 0 0 10px; }
 .para .margin { text-align: right; font-size: 0.78em; opacity: 0.7; user-select: none;

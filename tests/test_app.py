@@ -6,6 +6,7 @@ from dataclasses import replace
 import pytest
 
 from assistant.chat_html import conversation_html, viewer_html
+from assistant.errors import InvalidArgumentError
 from assistant.schema import Answer, Document, Highlight, Passage, Source
 
 from .conftest import run_cli
@@ -150,3 +151,57 @@ def test_viewer_shades_the_passage_and_marks_the_sentence():
 def test_not_answerable_shows_no_passage():
     page = conversation_html([Answer(question="q", answerable=False, passages=()).to_dict()])
     assert "Not in the documents" in page and "answer-passage" not in page
+
+
+def test_answer_json_carries_its_state_thresholds_and_settings(assistant):
+    answer = assistant.ask(QUESTION, k=2, retriever="dense")
+    d = answer.to_dict()
+    assert d["state"] == answer.state == "answered" and d["confidence"] >= 0.7
+    assert d["settings"] == {
+        "k": 2,
+        "retriever": "dense",
+        "answerable_at": 0.3333,
+        "weak_below": 0.7,
+        "documents": [],
+        "index": assistant.index.path.name,
+    }
+    off = assistant.ask("How do I bake sourdough bread?")
+    assert off.state == "not_found" and off.to_dict()["passages"] == []
+    # a per-call threshold: the same question shown as a weak match, or refused
+    low = assistant.ask("What is the population of Ankara?", answerable_at=0.01)
+    assert low.answerable and low.state == "weak" and low.passages
+    assert low.to_dict()["settings"]["answerable_at"] == 0.01
+    high = assistant.ask(QUESTION, answerable_at=1.0)
+    assert high.state == "not_found" and high.passages == ()
+    with pytest.raises(InvalidArgumentError, match="answerable_at must be a probability"):
+        assistant.ask(QUESTION, answerable_at=1.5)
+
+
+def test_search_can_be_limited_to_some_documents(tmp_path, embedder):
+    from assistant import Assistant, ingest
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "rivers.md").write_text(
+        "# Rivers\n\nThe Danube flows through four capitals: Vienna, Bratislava, Budapest "
+        "and Belgrade.\n\nThe Rhine rises in the Swiss Alps.\n",
+        encoding="utf-8",
+    )
+    (docs / "cities.md").write_text(
+        "# Cities\n\nBudapest is the capital of Hungary and lies on the Danube.\n\n"
+        "Vienna is famous for its coffee houses.\n",
+        encoding="utf-8",
+    )
+    ingest([docs], tmp_path / "index", embedder=embedder)
+    assistant = Assistant.open(tmp_path / "index", embedder=embedder)
+    ids = {d.path.rsplit("/", 1)[-1]: doc_id for doc_id, d in assistant.index.documents.items()}
+    question = "Which river flows through Budapest?"
+    both = {p.source.doc_id for p in assistant.ask(question, k=4).passages}
+    assert both == set(ids.values())
+    for name in ("rivers.md", "cities.md"):
+        for mode in ("hybrid", "dense", "bm25"):
+            answer = assistant.ask(question, k=4, retriever=mode, documents=[ids[name]])
+            assert {p.source.doc_id for p in answer.passages} == {ids[name]}
+            assert answer.to_dict()["settings"]["documents"] == [ids[name]]
+    with pytest.raises(InvalidArgumentError, match="No document 'nope'"):
+        assistant.ask(question, documents=["nope"])
