@@ -388,7 +388,8 @@ def build_app(assistant: Assistant) -> gr.Blocks:
         earlier = [a["question"] for a in answers]
         cut = None if abs(float(threshold) - calibrated) < 0.005 else float(threshold)
         try:
-            chosen = indexes.get(index_label)
+            label = index_label or indexes.default
+            chosen = indexes.get(label)
             answer = chosen.ask(
                 message,
                 k=int(k),
@@ -397,6 +398,7 @@ def build_app(assistant: Assistant) -> gr.Blocks:
                 answerable_at=cut,
                 documents=list(documents or ()) or None,
             ).to_dict()
+            answer["settings"]["index"] = label  # the name the settings list it under
         except AssistantError as exc:
             answer = {"question": message.strip(), "error": str(exc)}
         answers.append(answer)

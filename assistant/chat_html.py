@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import re
+from bisect import bisect_right
 from collections.abc import Mapping, Sequence
 from html import escape
 
@@ -269,13 +270,15 @@ def viewer_html(document: Document, start: int, end: int, hs: int, he: int) -> s
     title = display_title(document.title, document.path, document.doc_id)
     paragraphs = document.paragraphs or ((0, len(text)),)
     pages = list(document.pages)
+    page_starts = [a for a, _ in pages]
     shown_pages: set[int] = set()
     blocks = []
     target_done = False
     for number, (p_start, p_end) in enumerate(paragraphs, 1):
         if p_start >= len(text):
             break
-        page = next((i for i, (a, b) in enumerate(pages, 1) if a <= p_start < b), 0)
+        at = bisect_right(page_starts, p_start)  # pages are in text order
+        page = at if at and p_start < pages[at - 1][1] else 0
         margin = f'<span class="num" title="Paragraph {number}">¶{number}</span>'
         if page and page not in shown_pages:
             shown_pages.add(page)

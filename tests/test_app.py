@@ -205,3 +205,33 @@ def test_search_can_be_limited_to_some_documents(tmp_path, embedder):
             assert answer.to_dict()["settings"]["documents"] == [ids[name]]
     with pytest.raises(InvalidArgumentError, match="No document 'nope'"):
         assistant.ask(question, documents=["nope"])
+
+    # a document's metadata (author, outlet, date: filled by the HTML/PDF/DOCX readers) is cited
+    doc_id = ids["rivers.md"]
+    meta = (("author", "Ann Lee"), ("outlet", "River News"), ("date", "2024-05-01"))
+    assistant.index.documents[doc_id] = replace(assistant.index.documents[doc_id], metadata=meta)
+    answer = assistant.ask(question, documents=[doc_id])
+    assert answer.passages[0].source.metadata == meta
+    assert answer.to_dict()["passages"][0]["source"]["metadata"] == dict(meta)
+    page = conversation_html([answer.to_dict()])
+    assert '<span class="byline">Ann Lee · River News · 2024-05-01</span>' in page
+    assert "Rivers — Ann Lee, River News, 2024-05-01, ¶" in page  # in the copied citation
+    source = answer.passages[0].source
+    viewer = viewer_html(assistant.index.documents[doc_id], source.start, source.end, 0, 0)
+    assert "Author: Ann Lee · Outlet: River News · Date: 2024-05-01" in viewer
+
+
+def test_settings_list_the_served_index_and_its_neighbours(tmp_path, article_index):
+    import shutil
+
+    from assistant.app import index_folders
+
+    root = tmp_path / "indexes"
+    shutil.copytree(article_index, root / "served")
+    shutil.copytree(article_index, root / "other")
+    (root / "not-an-index").mkdir()
+    (root / ".served.new-123").mkdir()
+    folders = index_folders(root / "served")
+    assert list(folders)[:2] == ["served", "other"]
+    assert folders["served"] == (root / "served").resolve()
+    assert "not-an-index" not in folders and ".served.new-123" not in folders
