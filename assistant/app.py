@@ -65,6 +65,7 @@ ol.passages { list-style: none; padding: 0; margin: 0; display: flex; flex-direc
 .answer-passage { margin: 0; }
 .passage { border-left: 4px solid #f0b429; margin: 0 0 4px 0; padding: 4px 10px;
   white-space: pre-wrap; overflow-wrap: anywhere; }
+.turn[data-state="weak"] .passage { border-left-style: dashed; border-left-color: #d97706; }
 mark.highlight { background: #fde68a; color: #1f2937; padding: 0 2px; border-radius: 2px; }
 mark.shared { background: transparent; color: inherit; padding: 0; }
 .answer-passage:has(details.why[open]) .passage mark.shared, .why mark.shared {

@@ -65,13 +65,27 @@ def _blockquote(text: str) -> str:
     return "\n".join(f"> {line}".rstrip() for line in text.split("\n"))
 
 
+def _bold(text: str) -> str:
+    """Each line of `text` in bold (Markdown emphasis cannot span lines of a quote)."""
+    out = []
+    for line in text.split("\n"):
+        core = line.strip()
+        if not core:
+            out.append(line)
+            continue
+        lead = line[: len(line) - len(line.lstrip())]
+        trail = line[len(line.rstrip()) :]
+        out.append(f"{lead}**{core}**{trail}")
+    return "\n".join(out)
+
+
 def _marked(passage: Mapping) -> str:
     """The passage with its highlighted sentence in bold."""
     text, h = passage["text"], passage.get("highlight") or {}
     start, end = h.get("start", 0), h.get("end", 0)
     if not 0 <= start < end <= len(text):
         return text
-    return f"{text[:start]}**{text[start:end].strip()}**{text[end:]}".replace("****", "")
+    return text[:start] + _bold(text[start:end]) + text[end:]
 
 
 def answer_markdown(number: int, answer: Mapping) -> str:
@@ -121,6 +135,7 @@ def conversation_markdown(answers: Sequence[Mapping], exported_at: float | None 
         "",
         f"Exported {stamp}. Every passage is a verbatim quote of its source; the highlighted "
         "sentence is in bold.",
+        "",
         "",
     ]
     if not answers:

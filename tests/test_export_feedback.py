@@ -215,3 +215,12 @@ def test_evaluate_feedback_refuses_without_votes(assistant, monkeypatch, tmp_pat
     monkeypatch.setattr(feedback, "feedback_path", lambda _: tmp_path / "none.jsonl")
     with pytest.raises(AssistantError, match="No helpful votes"):
         feedback.evaluate_feedback(assistant)
+
+
+def test_a_highlight_over_several_lines_is_bold_line_by_line():
+    p = passage()
+    p["text"] = "Title line\nSecond line (photo)"
+    p["highlight"] = {"start": 0, "end": 16, "text": "Title line\nSecon"}
+    md = conversation_markdown([answer("answered", [p])], exported_at=0)
+    assert "> **Title line**\n> **Secon**d line (photo)" in md
+    assert "bold.\n\n## 1." in md
