@@ -40,7 +40,9 @@ RETRIEVER_CHOICES = [
     ("Meaning only", "dense"),
     ("Shared words only (BM25)", "bm25"),
 ]
-VIEWER_PANEL = f'<div id="viewer-panel" aria-live="polite">{VIEWER_EMPTY}</div>'
+VIEWER_PANEL = (
+    f'<div id="viewer-panel" role="region" aria-label="Source viewer">{VIEWER_EMPTY}</div>'
+)
 
 CSS = """
 /* Gradio scopes these rules; a "dark" selector list is mis-scoped, so one rule each. */

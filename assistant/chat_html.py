@@ -118,9 +118,11 @@ def _cite_button(source: Mapping, passage: Mapping, index: str) -> str:
     }
     attrs = " ".join(f'data-{k}="{attr(v)}"' for k, v in data.items())
     where = locator(source)
+    section = source.get("section") or ""
+    label = source["title"] + (f" › {section}" if section and section != source["title"] else "")
     return (
         f'<button type="button" class="cite" {attrs} title="Open the source at this passage">'
-        f"[{passage['rank']}] {escape(source['title'])}{', ' + escape(where) if where else ''}"
+        f"[{passage['rank']}] {escape(label)}{', ' + escape(where) if where else ''}"
         "</button>"
     )
 

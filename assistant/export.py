@@ -44,10 +44,14 @@ def metadata_items(metadata: Mapping | Iterable | None) -> list[tuple[str, str]]
 
 
 def citation_text(source: Mapping) -> str:
-    """'Title — Author, Outlet, Date, p. 3, ¶7, chars 1,234–1,456, path/to/file.txt'."""
+    """'Title › Section — Author, Outlet, Date, p. 3, ¶7, chars 1,234–1,456, path/file.pdf'
+    (the section, metadata and pages only when the document has them)."""
     byline = ", ".join(value for _, value in metadata_items(source.get("metadata")))
-    parts = [source.get("title") or source.get("doc_id", "")]
-    head = f"{parts[0]} — {byline}" if byline else parts[0]
+    head = source.get("title") or source.get("doc_id", "")
+    if source.get("section") and source["section"] != head:
+        head = f"{head} › {source['section']}"
+    if byline:
+        head = f"{head} — {byline}"
     rest = [
         locator(source),
         f"chars {source['start']:,}–{source['end']:,}",

@@ -81,6 +81,9 @@ def test_citation_adds_metadata_and_pages_when_the_document_has_them():
         "docs/news.html"
     )
     assert locator({"pages": [5], "paragraphs": [2]}) == "p. 5, ¶2"
+    assert citation_text(dict(source, section="Background")).startswith(
+        "Talks resume › Background — A. Writer"
+    )
     # the Python form of metadata (pairs) reads the same as the JSON form (a dict)
     pairs = dict(source, metadata=(("date", "2024-05-01"), ("author", "A. Writer")))
     assert citation_text(pairs).startswith("Talks resume — A. Writer, 2024-05-01, pp. 3–4")
