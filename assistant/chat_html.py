@@ -279,12 +279,19 @@ def viewer_html(document: Document, start: int, end: int, hs: int, he: int) -> s
     for number, (p_start, p_end) in enumerate(paragraphs, 1):
         if p_start >= len(text):
             break
-        at = bisect_right(page_starts, p_start)  # pages are in text order
-        page = at if at and p_start < pages[at - 1][1] else 0
-        margin = f'<span class="num" title="Paragraph {number}">¶{number}</span>'
-        if page and page not in shown_pages:
-            shown_pages.add(page)
-            margin = f'<span class="page" title="Page {page}">p. {page}</span>' + margin
+        # the pages this paragraph is on that no earlier paragraph was (pages in text order)
+        i = max(0, bisect_right(page_starts, p_start) - 1)
+        new_pages = []
+        while i < len(pages) and pages[i][0] < p_end:
+            if p_start < pages[i][1] and i + 1 not in shown_pages:
+                shown_pages.add(i + 1)
+                new_pages.append(i + 1)
+            i += 1
+        page = new_pages[0] if new_pages else 0
+        margin = (
+            "".join(f'<span class="page" title="Page {n}">p. {n}</span>' for n in new_pages)
+            + f'<span class="num" title="Paragraph {number}">¶{number}</span>'
+        )
         inside = p_start < end and start < p_end
         target = ""
         if inside and not target_done:

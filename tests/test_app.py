@@ -146,6 +146,13 @@ def test_viewer_shades_the_passage_and_marks_the_sentence():
     paged = replace(doc, pages=((0, paragraphs[2][0]), (paragraphs[2][0], len(text))))
     page = viewer_html(paged, start, end, hs, end)
     assert 'title="Page 2">p. 2</span>' in page and "Passage at p. 2, ¶3" in page
+    # a page that starts inside a paragraph is shown beside that paragraph
+    middle = paragraphs[1][0] + 3
+    split = replace(doc, pages=((0, middle), (middle, len(text))))
+    page = viewer_html(split, start, end, hs, end)
+    second = page.split('data-paragraph="2"')[1].split('data-paragraph="3"')[0]
+    assert ">p. 2</span>" in second and ">p. 1</span>" not in second
+    assert page.count('class="page"') == 2
 
 
 def test_not_answerable_shows_no_passage():
