@@ -259,7 +259,6 @@ class Assistant:
             weak_below=max(cut, self.retriever.settings.weak_below),
             k=k,
             documents=tuple(sorted(only or ())),
-            index=self.index.path.name,
         )
         if not answer.answerable:
             return answer

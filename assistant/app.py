@@ -388,7 +388,7 @@ def build_app(assistant: Assistant) -> gr.Blocks:
         answers = list(answers or [])
         if not (message or "").strip():
             return gr.update(), answers, gr.update(), gr.update()
-        earlier = [a["question"] for a in answers]
+        earlier = [a["question"] for a in answers if not a.get("error")]
         cut = None if abs(float(threshold) - calibrated) < 0.005 else float(threshold)
         try:
             label = index_label or indexes.default
@@ -401,7 +401,7 @@ def build_app(assistant: Assistant) -> gr.Blocks:
                 answerable_at=cut,
                 documents=list(documents or ()) or None,
             ).to_dict()
-            answer["settings"]["index"] = label  # the name the settings list it under
+            answer["settings"]["index"] = label  # which index, as the settings list it
         except AssistantError as exc:
             answer = {"question": message.strip(), "error": str(exc)}
         answers.append(answer)

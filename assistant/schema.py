@@ -97,7 +97,6 @@ class Answer:
     weak_below: float = 0.7  # an answer below this confidence is a weak match
     k: int = 3
     documents: tuple[str, ...] = ()  # doc_ids the search was limited to; () = all
-    index: str = ""  # the index folder's name
 
     @property
     def state(self) -> str:
@@ -120,7 +119,6 @@ class Answer:
                 "answerable_at": round(self.answerable_at, 4),
                 "weak_below": round(self.weak_below, 4),
                 "documents": list(self.documents),
-                "index": self.index,
             },
             "passages": [
                 {

@@ -139,6 +139,8 @@ def test_answer_json_contract(assistant):
     assert set(data) == {
         "question",
         "answerable",
+        "state",
+        "settings",
         "confidence",
         "retriever",
         "searched",
@@ -148,6 +150,8 @@ def test_answer_json_contract(assistant):
     assert 0.5 <= data["confidence"] <= 1
     passage = data["passages"][0]
     assert set(passage) == {"rank", "score", "dense", "lexical", "text", "source", "highlight"}
-    assert set(passage["source"]) == {"doc_id", "title", "path", "paragraphs", "start", "end"}
+    assert set(passage["source"]) == {
+        "doc_id", "title", "path", "paragraphs", "start", "end", "pages", "section", "metadata",
+    }  # fmt: skip
     assert set(passage["highlight"]) == {"start", "end", "text"}
     assert isinstance(passage["source"]["paragraphs"], list)

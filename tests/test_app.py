@@ -170,7 +170,6 @@ def test_answer_json_carries_its_state_thresholds_and_settings(assistant):
         "answerable_at": 0.3333,
         "weak_below": 0.7,
         "documents": [],
-        "index": assistant.index.path.name,
     }
     off = assistant.ask("How do I bake sourdough bread?")
     assert off.state == "not_found" and off.to_dict()["passages"] == []
