@@ -154,7 +154,9 @@ def test_why_view_marks_the_shared_words(browser, server):
     s.close()
 
 
-def test_not_in_the_documents_shows_no_passage_and_a_weak_match_warns(browser, server):
+def test_not_in_the_documents_shows_no_passage_and_a_weak_match_warns(
+    browser, server, assistant, article_index
+):
     from playwright.sync_api import expect
 
     s = Page(browser, server)
@@ -166,13 +168,15 @@ def test_not_in_the_documents_shows_no_passage_and_a_weak_match_warns(browser, s
 
     # a lower threshold (this session only) lets a near-topic question through, as a weak match
     s.page.locator("#settings").get_by_text("Settings (this browser tab only)").click()
-    threshold = s.page.locator("#set-threshold input[type=number]")
-    threshold.fill("0.05")
-    threshold.press("Enter")
-    k = s.page.locator("#set-k input[type=number]")
-    k.fill("1")
-    k.press("Enter")
+    for setting, value in (("#set-threshold", "0.05"), ("#set-k", "1")):
+        number = s.page.locator(f"{setting} input[type=number]")
+        number.fill(value)
+        number.press("Tab")
+        expect(s.page.locator(f"{setting} input[type=range]")).to_have_value(value)
     s.page.get_by_label("Shared words only (BM25)").check()
+    s.page.locator("#set-documents input").click()  # limit the search to one document
+    s.page.get_by_role("option", name="Türkiye, US relaunch counterterrorism consultations").click()
+    s.page.keyboard.press("Escape")
     s.ask("What is the population of Ankara?")
     turn = s.last_turn()
     expect(turn.locator(".state-weak")).to_contain_text("Weak match")
@@ -181,6 +185,8 @@ def test_not_in_the_documents_shows_no_passage_and_a_weak_match_warns(browser, s
     settings = s.answer_json(turn)["settings"]
     assert settings["k"] == 1 and settings["retriever"] == "bm25"
     assert settings["answerable_at"] == 0.05 and settings["weak_below"] == 0.7
+    assert settings["documents"] == list(assistant.index.documents)
+    assert settings["index"] == article_index.name
     assert s.answer_json(turn)["state"] == "weak"
 
     other = Page(browser, server)  # another browser session keeps the defaults
