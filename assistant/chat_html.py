@@ -16,7 +16,7 @@ from .schema import Document, display_title
 
 _WORD = re.compile(r"[^\W_]+", re.UNICODE)
 STATE_ICONS = {"answered": "✓", "weak": "⚠", "not_found": "∅"}
-THUMB_UP = (  # an outline-free thumb (emoji fonts are often missing); the "down" one is flipped
+THUMB_UP = (  # an SVG thumb, as emoji fonts are often missing; the "down" one is turned
     '<svg viewBox="0 0 24 24" width="16" height="16" aria-hidden="true" focusable="false">'
     '<path fill="currentColor" d="M2 21h4V9H2v12zm20-11c0-1.1-.9-2-2-2h-6.3l1-4.6v-.3c0-.4'
     "-.2-.8-.4-1.1L13.2 1 6.6 7.6C6.2 8 6 8.5 6 9v10c0 1.1.9 2 2 2h9c.8 0 1.5-.5 1.8-1.2l3-7.1"
@@ -264,8 +264,13 @@ def viewer_html(document: Document, start: int, end: int, hs: int, he: int) -> s
     """The whole document, paragraph (and page) numbers in the margin, the passage shaded and
     its highlighted sentence marked. The first shaded block carries id="viewer-target"."""
     text = document.text
+    cut_note = ""
     if len(text) > MAX_VIEWER_CHARS:
-        text = text[:MAX_VIEWER_CHARS]
+        text = text[: max(MAX_VIEWER_CHARS, end)]
+        cut_note = (
+            f'<p class="viewer-cut">… the rest of this {len(document.text):,}-character '
+            "document is not shown here.</p>"
+        )
     meta = " · ".join(
         f"{escape(k.capitalize())}: {escape(v)}" for k, v in (document.metadata or ()) if v
     )
@@ -317,5 +322,5 @@ def viewer_html(document: Document, start: int, end: int, hs: int, he: int) -> s
         + (f'<p class="viewer-meta">{meta}</p>' if meta else "")
         + f'<p class="viewer-where">Passage at {escape(where)}, chars {start:,}–{end:,} · '
         f"<code>{escape(document.path)}</code></p></div>"
-        f'<div class="doc-body">{"".join(blocks)}</div></div>'
+        f'<div class="doc-body">{"".join(blocks)}{cut_note}</div></div>'
     )
