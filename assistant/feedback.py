@@ -1,5 +1,5 @@
 """Thumbs up/down on passages, kept in a JSON-lines file beside the index, and the small
-evaluation set those votes make.
+evaluation set those votes make (each question searched, the passages voted helpful).
 
 The file is `<index folder>.feedback.jsonl` next to the index folder (index/default ->
 index/default.feedback.jsonl): an ingest replaces the whole index folder, and the votes must
@@ -109,25 +109,33 @@ def read_votes(index_dir: str | Path) -> list[Vote]:
     return votes
 
 
+Span = tuple[str, int, int]  # doc_id, start, end: a passage
+
+
+def passage_id(span: Span) -> str:
+    return f"{span[0]}@{span[1]}-{span[2]}"
+
+
 @dataclass(frozen=True)
 class FeedbackSet:
-    """A BEIR-style evaluation set: each question's helpful documents (net vote > 0)."""
+    """A BEIR-style evaluation set: each question's passages voted helpful on balance."""
 
     queries: dict[str, str]  # query id -> the text that was searched
-    qrels: dict[str, dict[str, int]]  # query id -> {doc_id: 1}
+    qrels: dict[str, dict[Span, int]]  # query id -> {passage: 1}
     votes: int
 
 
 def feedback_set(votes: Sequence[Vote]) -> FeedbackSet:
-    """Questions with at least one document voted helpful on balance; a document voted down
-    as often as up is left out. Questions are grouped by the text that was searched."""
-    net: dict[str, dict[str, int]] = {}
+    """Questions with at least one passage voted helpful on balance (a passage voted down as
+    often as up is left out), grouped by the text that was searched."""
+    net: dict[str, dict[Span, int]] = {}
     for v in votes:
-        doc_votes = net.setdefault(v.searched, {})
-        doc_votes[v.doc_id] = doc_votes.get(v.doc_id, 0) + v.vote
+        spans = net.setdefault(v.searched, {})
+        span = (v.doc_id, v.start, v.end)
+        spans[span] = spans.get(span, 0) + v.vote
     queries, qrels = {}, {}
-    for number, (text, doc_votes) in enumerate(net.items(), 1):
-        relevant = {doc: 1 for doc, score in doc_votes.items() if score > 0}
+    for number, (text, spans) in enumerate(net.items(), 1):
+        relevant = {span: 1 for span, score in spans.items() if score > 0}
         if relevant:
             qid = f"fb{number:04d}"
             queries[qid], qrels[qid] = text, relevant
@@ -135,27 +143,39 @@ def feedback_set(votes: Sequence[Vote]) -> FeedbackSet:
 
 
 def write_beir(folder: str | Path, index, data: FeedbackSet) -> Path:
-    """Writes the set as a BEIR folder (corpus.jsonl from the index's documents,
-    queries.jsonl, qrels/test.tsv) that `assistant eval FOLDER` reads."""
+    """Writes the set as a BEIR folder that `assistant eval FOLDER` reads: corpus.jsonl holds
+    the index's passages (its chunks, `_id` doc_id@start-end), qrels/test.tsv the helpful ones
+    (a voted span that a chunk overlaps makes that chunk relevant)."""
     folder = Path(folder)
     (folder / "qrels").mkdir(parents=True, exist_ok=True)
     with open(folder / "corpus.jsonl", "w", encoding="utf-8") as out:
-        for doc_id, doc in index.documents.items():
-            out.write(json.dumps({"_id": doc_id, "title": "", "text": doc.text}) + "\n")
+        for c in index.chunks:
+            record = {"_id": passage_id((c.doc_id, c.start, c.end)), "title": c.title}
+            out.write(json.dumps({**record, "text": c.text}, ensure_ascii=False) + "\n")
     with open(folder / "queries.jsonl", "w", encoding="utf-8") as out:
         for qid, text in data.queries.items():
             out.write(json.dumps({"_id": qid, "text": text}, ensure_ascii=False) + "\n")
     with open(folder / "qrels" / "test.tsv", "w", encoding="utf-8") as out:
         out.write("query-id\tcorpus-id\tscore\n")
         for qid, relevant in data.qrels.items():
-            for doc_id, score in relevant.items():
-                out.write(f"{qid}\t{doc_id}\t{score}\n")
+            for c in index.chunks:
+                if _matches((c.doc_id, c.start, c.end), relevant):
+                    out.write(f"{qid}\t{passage_id((c.doc_id, c.start, c.end))}\t1\n")
     return folder
 
 
+def _matches(chunk: Span, relevant: dict[Span, int]) -> Span | None:
+    """The voted passage this chunk is (or overlaps, after a re-chunking), if any."""
+    doc_id, start, end = chunk
+    if chunk in relevant:
+        return chunk
+    return next((s for s in relevant if s[0] == doc_id and s[1] < end and start < s[2]), None)
+
+
 def evaluate_feedback(assistant, modes: Sequence[str] = ("hybrid",)):
-    """nDCG@10, Recall@10/100 and MRR@10 of the voted questions on the index itself (a
-    document ranks by its best chunk), one EvalResult per retriever."""
+    """How well each retriever brings back the passages people voted helpful: nDCG@10,
+    Recall@10/100 and MRR@10 over passages (a chunk overlapping a voted passage counts as
+    it), one EvalResult per retriever."""
     from .eval import CANDIDATE_CHUNKS, EvalResult, mrr_at_k, ndcg_at_k, recall_at_k
 
     data = feedback_set(read_votes(assistant.index.path))
@@ -171,11 +191,13 @@ def evaluate_feedback(assistant, modes: Sequence[str] = ("hybrid",)):
         started = time.perf_counter()
         for qid, text in data.queries.items():
             query = assistant.embedder.encode([text])[0]
+            relevant = {passage_id(span): 1 for span in data.qrels[qid]}
             ranked: list[str] = []
             for hit in assistant.retriever.rank(text, query, mode, depth=CANDIDATE_CHUNKS).hits:
-                if hit.chunk.doc_id not in ranked:
-                    ranked.append(hit.chunk.doc_id)
-            relevant = data.qrels[qid]
+                c = hit.chunk
+                span = _matches((c.doc_id, c.start, c.end), data.qrels[qid])
+                ranked.append(passage_id(span or (c.doc_id, c.start, c.end)))
+            ranked = list(dict.fromkeys(ranked))  # a passage counts once, at its best rank
             totals[0] += ndcg_at_k(ranked, relevant, 10)
             totals[1] += recall_at_k(ranked, relevant, 10)
             totals[2] += recall_at_k(ranked, relevant, 100)
@@ -185,7 +207,7 @@ def evaluate_feedback(assistant, modes: Sequence[str] = ("hybrid",)):
         results.append(
             EvalResult(
                 dataset=f"feedback on {Path(assistant.index.path).name}",
-                split=f"{data.votes} votes",
+                split=f"{data.votes} votes, passages",
                 retriever=mode,
                 queries=n,
                 documents=len(assistant.index.documents),

@@ -173,26 +173,35 @@ def test_votes_are_checked_and_concurrent_votes_do_not_interleave(assistant, tmp
     assert len(votes) == 200 and all(v == vote for v in votes)
 
 
-def test_votes_make_a_beir_set_of_helpful_documents(assistant, tmp_path):
+def test_votes_make_a_beir_set_of_helpful_passages(assistant, tmp_path):
     a = assistant.ask(QUESTION).to_dict()
     b = assistant.ask("Which operations has Ankara launched in northern Syria?").to_dict()
     votes = [
         feedback.make_vote(assistant.index, a, 1, 1),
         feedback.make_vote(assistant.index, a, 2, 1),
+        feedback.make_vote(assistant.index, a, 3, -1),
         feedback.make_vote(assistant.index, b, 1, 1),
         feedback.make_vote(assistant.index, b, 1, -1),  # changed their mind: net 0
     ]
     data = feedback.feedback_set(votes)
     assert list(data.queries.values()) == [QUESTION]
-    assert data.votes == 4
+    assert data.votes == 5
     (qrels,) = data.qrels.values()
-    assert set(qrels) == {p["source"]["doc_id"] for p in a["passages"][:2]}
+    spans = [
+        (p["source"]["doc_id"], p["source"]["start"], p["source"]["end"]) for p in a["passages"]
+    ]
+    assert set(qrels) == set(spans[:2])
 
-    folder = feedback.write_beir(tmp_path / "set", assistant.index, data)
     from assistant.eval import load_dataset
 
+    folder = feedback.write_beir(tmp_path / "set", assistant.index, data)
     loaded = load_dataset(folder)
     assert list(loaded.queries.values()) == [QUESTION]
+    (relevant,) = loaded.qrels.values()
+    assert set(relevant) == {feedback.passage_id(s) for s in spans[:2]}
+    corpus = [json.loads(line) for line in (folder / "corpus.jsonl").read_text().splitlines()]
+    assert len(corpus) == len(assistant.index.chunks)
+    assert {c["_id"] for c in corpus} >= set(relevant)
 
 
 @pytest.mark.slow
@@ -210,7 +219,7 @@ def test_eval_feedback_turns_votes_into_metrics(tmp_path, article_index, assista
     )
     assert cli.returncode == 0, cli.stderr
     result = json.loads(cli.stdout)
-    assert result["queries"] == 1 and result["recall@10"] == 1.0
+    assert result["queries"] == 1 and result["recall@10"] == 1.0 and result["mrr@10"] == 1.0
     assert (tmp_path / "b" / "qrels" / "test.tsv").is_file()
 
 
