@@ -143,7 +143,12 @@ class Retriever:
         )
         if not rows.size or depth == 0:
             return Ranking([], 0.0, 0.0)
-        dense = self.index.vectors.reconstruct_batch(rows) @ query
+        dense = np.concatenate(  # in blocks: bounded memory when the subset is large
+            [
+                self.index.vectors.reconstruct_batch(rows[at : at + 65536]) @ query
+                for at in range(0, len(rows), 65536)
+            ]
+        )
         lex = lexical[rows]
         weight = self.settings.lexical_weight
         scores = {"dense": dense, "bm25": lex, "hybrid": dense + weight * lex}[mode]

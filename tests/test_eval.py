@@ -97,7 +97,7 @@ def test_eval_cli_on_a_small_dataset(tmp_path):
     for r in by_mode.values():
         assert r["queries"] == len(load_dataset(dataset, "test").queries)
         assert 0.5 < r["ndcg@10"] <= 1 and r["recall@10"] <= r["recall@100"] <= 1
-        assert r["mrr@10"] >= r["ndcg@10"] - 1e-9  # one relevant document per query
+        assert r["mrr@10"] <= r["ndcg@10"] + 1e-9  # one relevant document: 1/r <= 1/log2(r+1)
         assert r["queries_per_second"] > 0
     # the cached index is reused: a second run does not re-index
     again = run_cli("eval", str(dataset), "--retriever", "bm25", "--index", str(tmp_path / "ix"))
