@@ -170,8 +170,13 @@ def test_not_in_the_documents_shows_no_passage_and_a_weak_match_warns(
     s.page.locator("#settings").get_by_text("Settings (this browser tab only)").click()
     for setting, value in (("#set-threshold", "0.05"), ("#set-k", "1")):
         number = s.page.locator(f"{setting} input[type=number]")
-        number.fill(value)
-        number.press("Tab")
+        expect(number).to_be_visible()
+        for _ in range(5):  # the accordion's sliders may take a moment to come alive
+            number.fill(value)
+            number.press("Tab")
+            s.page.wait_for_timeout(300)
+            if s.page.locator(f"{setting} input[type=range]").input_value() == value:
+                break
         expect(s.page.locator(f"{setting} input[type=range]")).to_have_value(value)
     s.page.get_by_label("Shared words only (BM25)").check()
     s.page.locator("#set-documents input").click()  # limit the search to one document
@@ -201,7 +206,11 @@ def test_copy_export_vote_and_clear(browser, server, article_index):
 
     s = Page(browser, server)
     s.ask(QUESTION)
-    s.ask("When was the last one?")
+    s.ask("Which operations has Ankara launched in northern Syria?")
+    s.ask("When was the last one?")  # a follow-up, understood from the question before
+    follow_up = s.last_turn()
+    expect(follow_up.locator(".searched")).to_contain_text("northern Syria? When was the last")
+    expect(follow_up.locator(".passage").first).to_contain_text("Peace Spring (2019)")
     turn = s.page.locator("#conversation .turn").first
     answer = s.answer_json(turn)
     first = turn.locator(".answer-passage").first
@@ -218,11 +227,12 @@ def test_copy_export_vote_and_clear(browser, server, article_index):
     with s.page.expect_download() as download:
         s.page.locator("#export").click()
     markdown = Path(download.value.path()).read_text(encoding="utf-8")
-    assert f"## 1. {QUESTION}" in markdown and "## 2. When was the last one?" in markdown
-    for t in range(2):
+    assert f"## 1. {QUESTION}" in markdown and "## 3. When was the last one?" in markdown
+    for t in range(3):
         for p in s.answer_json(s.page.locator("#conversation .turn").nth(t))["passages"]:
             assert f"{p['rank']}. {citation_text(p['source'])}" in markdown
-            assert p["highlight"]["text"].strip() in markdown
+            for line in p["highlight"]["text"].strip().split("\n"):  # quoted line by line
+                assert f"**{line.strip()}**" in markdown
 
     votes = feedback_path(article_index)
     before = len(votes.read_text().splitlines()) if votes.is_file() else 0
