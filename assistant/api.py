@@ -659,26 +659,32 @@ class Assistant:
         k: int = 3,
         retriever: str | None = None,
         context: Sequence[str] = (),
+        *,
+        answerable_at: float | None = None,
+        documents: Iterable[str] | None = None,
     ) -> Answer:
         """The k best passages for `question`. `context` holds the conversation's earlier
-        questions, oldest first: a follow-up ("When was that?") is searched together with them."""
+        questions, oldest first: a follow-up ("When was that?") is searched together with them.
+        `answerable_at` replaces the calibrated cut for this call; `documents` (doc_ids) limits
+        the search to those documents (None or empty: all)."""
         question = validate_question(question, k)
         self.refresh()
         index, searcher, chunker = self._state  # one version for the whole answer
         mode = check_mode(retriever or searcher.settings.mode)
+        cut = _check_cut(searcher, answerable_at)
+        only = _check_documents(index, documents)
         searched = search_text(question, context)
         query = self._embed_question(searched)
         if searched != question:  # a follow-up: its own words weigh as much as the context
             query = query + self._embed_question(question)
             query /= np.linalg.norm(query)
-        ranking = searcher.search(searched, query, k, mode)
+        ranking = searcher.search(searched, query, k, mode, documents=only)
         confidence = searcher.confidence(ranking, query)
-        cut = searcher.settings.answerable_at
         if confidence < cut and searched == question:
             # partly about the documents? then answer the part that is
             for part in question_parts(question):
                 part_query = self._embed_question(part)
-                part_ranking = searcher.search(part, part_query, k, mode)
+                part_ranking = searcher.search(part, part_query, k, mode, documents=only)
                 part_confidence = searcher.confidence(part_ranking, part_query)
                 if part_confidence > confidence:
                     searched, query, ranking = part, part_query, part_ranking
@@ -690,6 +696,10 @@ class Assistant:
             confidence=confidence,
             retriever=mode,
             searched=searched,
+            answerable_at=cut,
+            weak_below=max(cut, searcher.settings.weak_below),
+            k=k,
+            documents=tuple(sorted(only or ())),
         )
         if not answer.answerable:
             return answer
@@ -747,3 +757,25 @@ class Assistant:
 def _metadata(index: store.Index, doc_id: str) -> tuple[tuple[str, str], ...]:
     doc = index.documents.get(doc_id)
     return doc.metadata if doc is not None else ()
+
+
+def _check_cut(searcher: Retriever, answerable_at: float | None) -> float:
+    if answerable_at is None:
+        return searcher.settings.answerable_at
+    if isinstance(answerable_at, bool) or not 0 <= answerable_at <= 1:
+        raise InvalidArgumentError(
+            f"answerable_at must be a probability from 0 to 1, not {answerable_at!r}."
+        )
+    return float(answerable_at)
+
+
+def _check_documents(index: store.Index, documents: Iterable[str] | None) -> frozenset[str] | None:
+    if documents is None:
+        return None
+    only = frozenset([documents] if isinstance(documents, str) else documents)
+    unknown = sorted(only - set(index.documents))
+    if unknown:
+        raise InvalidArgumentError(
+            f"No document {unknown[0]!r} in this index; `assistant info` lists the doc_ids."
+        )
+    return only or None

@@ -1,19 +1,34 @@
-"""The web chat: a Gradio page over the same Assistant.ask the CLI uses, plus the /ask API."""
+"""The web chat: a Gradio page over the same Assistant.ask the CLI uses, plus the /ask API.
+
+The conversation is rendered by `chat_html` into one gr.HTML (Gradio's Chatbot strips the
+buttons and data attributes citations need). Its small script (CHAT_JS) handles the buttons:
+a citation opens the source viewer (server function `open_source`), a thumb records a vote
+(`record_vote`), a copy button copies the quote with its citation. Settings are ordinary
+components, so they belong to the browser session that set them.
+"""
 
 from __future__ import annotations
 
 import html
+import json
 import os
+import tempfile
+import threading
+import time
+import uuid
+from pathlib import Path
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
 import gradio as gr  # noqa: E402
 
-from .api import Assistant  # noqa: E402
+from . import feedback  # noqa: E402
+from .api import Assistant, default_index_dir  # noqa: E402
 from .app_documents import MAX_UPLOAD_BYTES, documents_panel  # noqa: E402
-from .citations import format_citation  # noqa: E402
-from .errors import AssistantError  # noqa: E402
-from .schema import Answer  # noqa: E402
+from .chat_html import VIEWER_EMPTY, conversation_html, viewer_html  # noqa: E402
+from .errors import AssistantError, InvalidArgumentError  # noqa: E402
+from .export import conversation_markdown  # noqa: E402
+from .schema import display_title  # noqa: E402
 from .security import check_exposure  # noqa: E402
 
 EXAMPLES = [
@@ -22,67 +37,380 @@ EXAMPLES = [
     "Who condemned the PKK, DHKP-C and Daesh?",
     "What did Türkiye and the U.S. say about Gaza?",
 ]
-NOT_FOUND = (
-    '<div class="not-found"><b>Not in the documents.</b> Nothing in the indexed documents '
-    "answers this question, so no passage is shown. Try other words.</div>"
+RETRIEVER_CHOICES = [
+    ("Both: meaning + shared words (best)", "hybrid"),
+    ("Meaning only", "dense"),
+    ("Shared words only (BM25)", "bm25"),
+]
+VIEWER_PANEL = (
+    f'<div id="viewer-panel" role="region" aria-label="Source viewer">{VIEWER_EMPTY}</div>'
 )
+
 CSS = """
-.passage { border-left: 4px solid #f0b429; margin: 0.4em 0; padding: 0.3em 0.8em; }
-.passage mark { background: #fde68a; color: inherit; padding: 0 2px; border-radius: 2px; }
-.citation { font-size: 0.85em; opacity: 0.85; margin: 0 0 0.9em 0; }
-.not-found { border-left: 4px solid #9ca3af; padding: 0.3em 0.8em; }
+/* Gradio scopes these rules; a "dark" selector list is mis-scoped, so one rule each. */
+#main-row { align-items: flex-start; }
+#viewer-col { position: sticky; top: 8px; }
+.conversation { display: flex; flex-direction: column; gap: 14px; }
+.welcome, .viewer-empty { opacity: 0.8; padding: 10px 12px; border-radius: 8px;
+  border: 1px dashed var(--border-color-primary); }
+.turn { border: 1px solid var(--border-color-primary); border-radius: 10px; padding: 10px 12px;
+  background: var(--background-fill-primary); }
+.turn .q { font-weight: 600; margin-bottom: 6px; overflow-wrap: anywhere; }
+.turn .q .who { display: inline-block; font-size: 0.75em; font-weight: 600; padding: 1px 6px;
+  border-radius: 6px; background: var(--background-fill-secondary); margin-right: 4px; }
+.state { margin: 4px 0 8px; padding: 6px 10px; border-radius: 6px; border-left: 4px solid; }
+.state-answered { border-color: #16a34a; background: rgba(22, 163, 74, 0.10); }
+.state-weak { border-color: #d97706; background: rgba(217, 119, 6, 0.14); }
+.state-not_found, .state-error { border-color: #6b7280; background: rgba(107, 114, 128, 0.12); }
+.searched { font-size: 0.85em; opacity: 0.8; margin: 0 0 6px; }
+.not-found { display: none; }
+ol.passages { list-style: none; padding: 0; margin: 0; display: flex; flex-direction: column;
+  gap: 12px; }
+.answer-passage { margin: 0; }
+.passage { border-left: 4px solid #f0b429; margin: 0 0 4px 0; padding: 4px 10px;
+  white-space: pre-wrap; overflow-wrap: anywhere; }
+.turn[data-state="weak"] .passage { border-left-style: dashed; border-left-color: #d97706; }
+mark.highlight { background: #fde68a; color: #1f2937; padding: 0 2px; border-radius: 2px; }
+mark.shared { background: transparent; color: inherit; padding: 0; }
+.answer-passage:has(details.why[open]) .passage mark.shared, .why mark.shared {
+  background: #bfdbfe; color: #1e3a8a; border-bottom: 2px solid #2563eb; border-radius: 2px; }
+.citation { font-size: 0.88em; margin: 2px 0; display: flex; flex-wrap: wrap; gap: 4px 8px;
+  align-items: baseline; overflow-wrap: anywhere; }
+.citation code.path { font-size: 0.92em; overflow-wrap: anywhere; word-break: break-all; }
+.citation .chars, .citation .byline { opacity: 0.8; }
+button.cite { font: inherit; font-weight: 600; color: var(--link-text-color, #2563eb);
+  background: none; border: none; padding: 0; text-decoration: underline; cursor: pointer;
+  text-align: left; }
+button.cite[aria-current="true"] { background: rgba(37, 99, 235, 0.12); border-radius: 4px; }
+.tools { display: flex; flex-wrap: wrap; gap: 6px; align-items: center; margin: 4px 0; }
+.tools button { font-size: 0.85em; padding: 2px 8px; border-radius: 6px;
+  border: 1px solid var(--border-color-primary); background: var(--background-fill-secondary);
+  color: var(--body-text-color); cursor: pointer; min-height: 30px; }
+.tools button.vote[aria-pressed="true"] { border-color: #2563eb;
+  background: rgba(37, 99, 235, 0.18); }
+.tools svg.down { transform: rotate(180deg); }
+.tools button.vote { display: inline-flex; align-items: center; }
+.tool-status { font-size: 0.85em; opacity: 0.85; }
+button:focus-visible { outline: 3px solid #2563eb; outline-offset: 2px; }
+details.why, details.answer-json { font-size: 0.88em; margin-top: 4px; }
+details summary { cursor: pointer; }
+.why-body { padding: 4px 0 2px 12px; }
+.score-bar { display: flex; height: 10px; width: 100%; max-width: 360px; border-radius: 5px;
+  overflow: hidden; background: var(--background-fill-secondary); margin: 4px 0; }
+.bar-meaning, .key-meaning { background: #7c3aed; }
+.bar-words, .key-words { background: #2563eb; }
+.key { display: inline-block; width: 10px; height: 10px; border-radius: 2px; margin-right: 4px; }
+.why-note { opacity: 0.8; }
+details.answer-json pre { max-height: 320px; overflow: auto; white-space: pre-wrap;
+  overflow-wrap: anywhere; font-size: 0.85em; }
+.viewer { border: 1px solid var(--border-color-primary); border-radius: 10px; padding: 8px 10px;
+  background: var(--background-fill-primary); }
+.viewer-head { display: grid; grid-template-columns: 1fr auto; gap: 2px 8px; align-items: start; }
+.viewer-head h3 { margin: 0; font-size: 1.05em; overflow-wrap: anywhere; }
+.viewer-head p { grid-column: 1 / -1; margin: 0; font-size: 0.85em; opacity: 0.85;
+  overflow-wrap: anywhere; }
+.viewer-close { font-size: 0.85em; padding: 2px 8px; border-radius: 6px; cursor: pointer;
+  border: 1px solid var(--border-color-primary); background: var(--background-fill-secondary);
+  color: var(--body-text-color); }
+.doc-body { position: relative; max-height: calc(100vh - 240px); overflow-y: auto; margin-top: 8px;
+  padding-right: 4px; }
+.para { display: grid; grid-template-columns: 3.2em 1fr; gap: 6px; margin: 0 0 10px; }
+.para .margin { text-align: right; font-size: 0.78em; opacity: 0.7; user-select: none;
+  display: flex; flex-direction: column; }
+.para .page { font-weight: 700; opacity: 1; }
+.para .ptext { white-space: pre-wrap; overflow-wrap: anywhere; }
+.para.hit .margin { opacity: 1; font-weight: 700; color: #b45309; }
+.in-passage { background: rgba(240, 180, 41, 0.22);
+  box-shadow: 0 0 0 1px rgba(240, 180, 41, 0.35); }
+mark.sentence { background: #fde68a; color: #1f2937; border-bottom: 2px solid #d97706; }
+.dark mark.highlight { background: #a16207; color: #fff7ed; }
+.dark mark.sentence { background: #a16207; color: #fff7ed; }
+.dark .why mark.shared { background: #1e3a8a; color: #dbeafe; border-bottom-color: #93c5fd; }
+.dark .answer-passage:has(details.why[open]) .passage mark.shared {
+  background: #1e3a8a; color: #dbeafe; border-bottom-color: #93c5fd; }
+.dark button.cite { color: #93c5fd; }
+.copy-buffer { position: fixed; left: -9999px; top: 0; width: 1px; height: 1px; opacity: 0; }
+@media (min-width: 1000px) {
+  .conversation { max-height: calc(100vh - 300px); overflow-y: auto; padding-right: 4px; }
+}
+@media (max-width: 999px) {
+  #viewer-col { position: static; }
+  .doc-body { max-height: 70vh; }
+}
 """
 
+# Runs once when the conversation component loads; `element`, `server` and `watch` come from
+# gr.HTML. Event delegation, so the handlers survive every re-render of the conversation.
+CHAT_JS = (
+    f"const EMPTY_VIEWER = {json.dumps(VIEWER_EMPTY)};\n"
+    + r"""
+const panel = () => document.getElementById('viewer-panel');
+let lastCite = null;
 
-def render_html(answer: Answer) -> str:
-    """The answer as one HTML block; every piece of document text is escaped."""
-    if not answer.answerable:
-        return NOT_FOUND
-    parts = []
-    for p in answer.passages:
-        h = p.highlight
-        quote = (
-            html.escape(p.text[: h.start])
-            + f'<mark class="highlight">{html.escape(h.text)}</mark>'
-            + html.escape(p.text[h.end :])
-        ).replace("\n", "<br>")
-        parts.append(
-            f'<div class="answer-passage" data-rank="{p.rank}">'
-            f'<blockquote class="passage">{quote}</blockquote>'
-            f'<p class="citation">[{p.rank}] {html.escape(format_citation(p.source))}'
-            f" · <code>{html.escape(p.source.path)}</code> · score {p.score:.2f}</p></div>"
-        )
-    return "".join(parts)
+function copyBuffer() {
+  let buffer = document.getElementById('copy-buffer');
+  if (!buffer) {
+    buffer = document.createElement('textarea');
+    buffer.id = 'copy-buffer';
+    buffer.className = 'copy-buffer';
+    buffer.setAttribute('readonly', '');
+    buffer.setAttribute('aria-hidden', 'true');
+    buffer.tabIndex = -1;
+    document.body.appendChild(buffer);
+  }
+  return buffer;
+}
+
+async function copyText(text) {
+  const buffer = copyBuffer();
+  buffer.value = text;  // also where tests and scripts can read the last copy
+  try {
+    if (navigator.clipboard && window.isSecureContext) {
+      await navigator.clipboard.writeText(text);
+      return true;
+    }
+  } catch (e) { /* fall back below */ }
+  const focused = document.activeElement;
+  buffer.select();
+  let done = false;
+  try { done = document.execCommand('copy'); } catch (e) { done = false; }
+  if (focused && focused.focus) focused.focus({preventScroll: true});
+  return done;
+}
+
+function say(button, message) {
+  const item = button.closest('.answer-passage');
+  const status = item && item.querySelector('.tool-status');
+  if (status) status.textContent = message;
+}
+
+function showInViewer(p) {
+  const body = p.querySelector('.doc-body');
+  const mark = p.querySelector('mark.sentence') || p.querySelector('#viewer-target');
+  if (window.innerWidth < 1000) p.scrollIntoView({block: 'start'});
+  if (body && mark) {
+    const offset = mark.getBoundingClientRect().top - body.getBoundingClientRect().top;
+    body.scrollTop += offset - Math.min(80, body.clientHeight / 4);
+  }
+  const title = p.querySelector('.viewer-title');
+  if (title) title.focus({preventScroll: true});
+}
+
+async function openSource(button) {
+  const p = panel();
+  if (!p) return;
+  const d = button.dataset;
+  document.querySelectorAll('button.cite[aria-current]')
+    .forEach(b => b.removeAttribute('aria-current'));
+  button.setAttribute('aria-current', 'true');
+  lastCite = button;
+  p.innerHTML = '<div class="viewer-empty">Opening the source…</div>';
+  try {
+    p.innerHTML = await server.open_source({index: d.index, doc: d.doc, start: +d.start,
+                                            end: +d.end, hs: +d.hs, he: +d.he});
+  } catch (e) {
+    p.innerHTML = '<div class="viewer-empty">Could not open the source. Ask again and retry.</div>';
+    return;
+  }
+  showInViewer(p);
+}
+
+async function vote(button) {
+  const turn = button.closest('.turn');
+  const cite = button.closest('.answer-passage').querySelector('button.cite');
+  const value = +button.dataset.vote;
+  say(button, 'Saving…');
+  try {
+    const message = await server.record_vote({
+      index: button.dataset.index, rank: +button.dataset.rank, vote: value,
+      question: turn.dataset.question, searched: turn.dataset.searched,
+      retriever: turn.dataset.retriever, doc: cite.dataset.doc,
+      start: +cite.dataset.start, end: +cite.dataset.end});
+    button.parentElement.querySelectorAll('button.vote').forEach(
+      b => b.setAttribute('aria-pressed', b === button ? 'true' : 'false'));
+    say(button, message);
+  } catch (e) {
+    say(button, 'Could not save the vote.');
+  }
+}
+
+element.addEventListener('click', async (event) => {
+  const button = event.target.closest('button');
+  if (!button || !element.contains(button)) return;
+  if (button.classList.contains('cite')) { event.preventDefault(); await openSource(button); }
+  else if (button.classList.contains('copy')) {
+    const ok = await copyText(button.dataset.copy);
+    say(button, ok ? 'Copied the quote with its citation.' : 'Select the text to copy it.');
+  } else if (button.classList.contains('vote')) { await vote(button); }
+});
+
+if (!window.__citationViewerKeys) {
+  window.__citationViewerKeys = true;
+  const close = () => {
+    const p = panel();
+    if (!p || !p.querySelector('.viewer')) return;
+    p.innerHTML = EMPTY_VIEWER;
+    if (lastCite && document.contains(lastCite)) lastCite.focus();
+  };
+  document.addEventListener('click', (event) => {
+    if (event.target.closest('.viewer-close')) close();
+  });
+  document.addEventListener('keydown', (event) => {
+    const inViewer = event.target.closest && event.target.closest('#viewer-panel');
+    if (event.key === 'Escape' && inViewer) close();
+  });
+}
+
+watch('value', () => {
+  const turns = element.querySelectorAll('.turn');
+  const last = turns[turns.length - 1];
+  if (!last) return;
+  const box = element.querySelector('.conversation');
+  const scrolls = box && box.scrollHeight > box.clientHeight + 4;
+  if (scrolls) box.scrollTop = last.offsetTop - box.offsetTop;
+  else last.scrollIntoView({block: 'nearest'});
+});
+"""
+)
 
 
-def text_of(content) -> str:
-    """The text of a chat message, whether Gradio hands it over as a string or as parts."""
-    if isinstance(content, str):
-        return content
-    if isinstance(content, dict):
-        return str(content.get("text") or content.get("value") or "")
-    if isinstance(content, list | tuple):
-        return " ".join(text_of(part) for part in content).strip()
-    return ""
+def index_folders(served: Path) -> dict[str, Path]:
+    """Index folders the settings can choose, by label: the served one first, then every
+    folder with a manifest.json beside it and in the project's index/ directory."""
+    served = served.resolve()
+    found = [served]
+    for parent in (served.parent, default_index_dir().parent):
+        if parent.is_dir():
+            found += sorted(
+                p.resolve()
+                for p in parent.iterdir()
+                if p.is_dir() and not p.name.startswith(".") and (p / "manifest.json").is_file()
+            )
+    labels: dict[str, Path] = {}
+    for path in found:
+        if path in labels.values():
+            continue
+        label = path.name if path.name not in labels else str(path)
+        labels[label] = path
+    return labels
+
+
+class Indexes:
+    """The assistants the chat can search, opened on first use and shared by all sessions."""
+
+    def __init__(self, served: Assistant) -> None:
+        self.served = served
+        self.folders = index_folders(Path(served.index.path))
+        self.default = next(iter(self.folders))
+        self._open = {self.default: served}
+        self._lock = threading.Lock()
+
+    def get(self, label: str | None) -> Assistant:
+        label = label or self.default
+        if label not in self.folders:
+            raise InvalidArgumentError(f"Unknown index {label!r}; pick one from the list.")
+        with self._lock:
+            if label not in self._open:
+                self._open[label] = Assistant.open(
+                    self.folders[label], embedder=self.served.embedder
+                )
+            return self._open[label]
+
+    def document_choices(self, label: str | None) -> list[tuple[str, str]]:
+        try:
+            index = self.get(label).index
+        except AssistantError:
+            return []
+        return [
+            (display_title(d.title, d.path, d.doc_id), doc_id)
+            for doc_id, d in index.documents.items()
+        ]
+
+
+def _int(data: dict, key: str) -> int:
+    try:
+        return int(data.get(key))
+    except (TypeError, ValueError):
+        raise InvalidArgumentError(f"{key} must be a whole number.") from None
 
 
 def build_app(assistant: Assistant) -> gr.Blocks:
+    indexes = Indexes(assistant)
     manifest = assistant.index.manifest
     titles = ", ".join(d["title"] for d in manifest["documents"][:5])
     more = len(manifest["documents"]) - 5
+    calibrated = assistant.retriever.settings.answerable_at
+    lexical_weight = assistant.retriever.settings.lexical_weight
+    exports = Path(tempfile.mkdtemp(prefix="citation-assistant-export-"))
 
-    def respond(message: str, history: list, k: float):
-        history = list(history or [])
-        if not (message or "").strip():
-            return "", history
-        earlier = [text_of(m["content"]) for m in history if m.get("role") == "user"]
-        history.append({"role": "user", "content": message})
+    def open_source(data: dict) -> str:
+        """The viewer for one passage: the whole document, the passage shaded."""
         try:
-            reply = render_html(assistant.ask(message, k=int(k), context=earlier))
+            index = indexes.get(str(data.get("index") or "")).index
+            document = index.documents.get(str(data.get("doc")))
+            if document is None:
+                raise InvalidArgumentError("That document is not in the index any more.")
+            start, end = _int(data, "start"), _int(data, "end")
+            hs, he = _int(data, "hs"), _int(data, "he")
+            if not 0 <= start < end <= len(document.text):
+                raise InvalidArgumentError("That passage is outside the document.")
+            return viewer_html(document, start, end, hs, he)
         except AssistantError as exc:
-            reply = f'<div class="not-found">{html.escape(str(exc))}</div>'
-        history.append({"role": "assistant", "content": reply})
-        return "", history
+            return f'<div class="viewer-empty">{html.escape(str(exc))}</div>'
+
+    def record_vote(data: dict) -> str:
+        """Appends a thumbs up/down to the feedback file beside the index."""
+        chosen = indexes.get(str(data.get("index") or ""))
+        rank, value = _int(data, "rank"), _int(data, "vote")
+        answer = {
+            "question": str(data.get("question") or ""),
+            "searched": str(data.get("searched") or ""),
+            "retriever": str(data.get("retriever") or ""),
+            "passages": [
+                {
+                    "rank": rank,
+                    "source": {
+                        "doc_id": str(data.get("doc")),
+                        "start": _int(data, "start"),
+                        "end": _int(data, "end"),
+                    },
+                }
+            ],
+        }
+        vote = feedback.make_vote(chosen.index, answer, rank, value)
+        feedback.append_vote(chosen.index.path, vote)
+        return "Thanks: vote saved." if value > 0 else "Thanks: noted as not helpful."
+
+    def export_file(answers: list[dict]) -> str:
+        path = exports / f"conversation-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}.md"
+        path.write_text(conversation_markdown(answers), encoding="utf-8")
+        return str(path)
+
+    def respond(message, answers, k, retriever, threshold, index_label, documents):
+        answers = list(answers or [])
+        if not (message or "").strip():
+            return gr.update(), answers, gr.update(), gr.update()
+        earlier = [a["question"] for a in answers if not a.get("error")]
+        cut = None if abs(float(threshold) - calibrated) < 0.005 else float(threshold)
+        try:
+            label = index_label or indexes.default
+            chosen = indexes.get(label)
+            answer = chosen.ask(
+                message,
+                k=int(k),
+                retriever=retriever or None,
+                context=earlier,
+                answerable_at=cut,
+                documents=list(documents or ()) or None,
+            ).to_dict()
+            answer["settings"]["index"] = label  # which index, as the settings list it
+        except AssistantError as exc:
+            answer = {"question": message.strip(), "error": str(exc)}
+        answers.append(answer)
+        return "", answers, conversation_html(answers, lexical_weight), export_file(answers)
+
+    def clear():
+        return [], conversation_html([]), None
 
     def ask(
         question: str, k: int = 3, retriever: str = "", context: list[str] | None = None
@@ -101,27 +429,101 @@ def build_app(assistant: Assistant) -> gr.Blocks:
             raise gr.Error(str(exc)) from None
 
     with gr.Blocks(title="Citation Assistant") as demo:
+        answers = gr.State([])
         gr.Markdown(
             "## Ask the documents\n"
             f"Answers are quoted passages, each with its source. Indexed: {html.escape(titles)}"
             + (f" and {more} more" if more > 0 else "")
         )
-        chatbot = gr.Chatbot(
-            label="Answers", height=640, elem_id="chat", sanitize_html=True, feedback_options=None
-        )
-        with gr.Row():
-            question = gr.Textbox(
-                placeholder="Ask a question about the documents, then press Enter",
-                show_label=False,
-                scale=8,
-                elem_id="question",
-                autofocus=True,
-            )
-            send = gr.Button("Ask", variant="primary", scale=1, elem_id="ask")
-        k = gr.Slider(1, 10, value=3, step=1, label="Passages per answer")
-        gr.Examples(EXAMPLES, inputs=question, label="Examples")
+        with gr.Row(elem_id="main-row", equal_height=False):
+            with gr.Column(scale=3, min_width=300, elem_id="chat-col"):
+                conversation = gr.HTML(
+                    conversation_html([]),
+                    elem_id="conversation",
+                    js_on_load=CHAT_JS,
+                    server_functions=[open_source, record_vote],
+                    apply_default_css=True,
+                )
+                with gr.Row(equal_height=True):
+                    question = gr.Textbox(
+                        placeholder="Ask a question about the documents, then press Enter",
+                        show_label=False,
+                        scale=8,
+                        min_width=180,
+                        elem_id="question",
+                        autofocus=True,
+                        lines=1,
+                        max_lines=4,
+                    )
+                    send = gr.Button("Ask", variant="primary", scale=1, min_width=70, elem_id="ask")
+                with gr.Row():
+                    export = gr.DownloadButton(
+                        "Export conversation (Markdown)",
+                        value=None,
+                        elem_id="export",
+                        size="sm",
+                        min_width=120,
+                    )
+                    clear_button = gr.Button(
+                        "Clear conversation", elem_id="clear", size="sm", min_width=120
+                    )
+                with gr.Accordion(
+                    "Settings (this browser tab only)", open=False, elem_id="settings"
+                ):
+                    k = gr.Slider(
+                        1, 10, value=3, step=1, label="Passages per answer", elem_id="set-k"
+                    )
+                    retriever = gr.Radio(
+                        RETRIEVER_CHOICES,
+                        value=assistant.retriever.settings.mode,
+                        label="How to search",
+                        elem_id="set-retriever",
+                    )
+                    threshold = gr.Slider(
+                        0.05,
+                        0.95,
+                        value=round(calibrated, 2),
+                        step=0.01,
+                        label="Answer only from this confidence on",
+                        info=f"Calibrated default {calibrated:.2f}: lower shows passages more "
+                        "often, higher refuses more often.",
+                        elem_id="set-threshold",
+                    )
+                    index_choice = gr.Dropdown(
+                        list(indexes.folders),
+                        value=indexes.default,
+                        label="Index to search",
+                        elem_id="set-index",
+                    )
+                    documents = gr.Dropdown(
+                        indexes.document_choices(indexes.default),
+                        value=[],
+                        multiselect=True,
+                        label="Only these documents (empty: all)",
+                        elem_id="set-documents",
+                    )
+                gr.Examples(EXAMPLES, inputs=question, label="Examples")
+            with gr.Column(scale=2, min_width=300, elem_id="viewer-col"):
+                gr.HTML(VIEWER_PANEL, elem_id="viewer", js_on_load=None)
+
+        inputs = [question, answers, k, retriever, threshold, index_choice, documents]
+        outputs = [question, answers, conversation, export]
         for event in (question.submit, send.click):
-            event(respond, [question, chatbot, k], [question, chatbot], api_visibility="private")
+            event(respond, inputs, outputs, api_visibility="private")
+        clear_button.click(
+            clear,
+            None,
+            [answers, conversation, export],
+            api_visibility="private",
+            js="() => { const p = document.getElementById('viewer-panel');"
+            f" if (p) p.innerHTML = {json.dumps(VIEWER_EMPTY)}; }}",
+        )
+        index_choice.change(
+            lambda label: gr.update(choices=indexes.document_choices(label), value=[]),
+            index_choice,
+            documents,
+            api_visibility="private",
+        )
         gr.api(ask, api_name="ask")
         documents_panel(assistant)
     return demo

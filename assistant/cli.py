@@ -113,7 +113,19 @@ def _parser() -> argparse.ArgumentParser:
         "eval", help="measure retrieval quality on a BEIR-format dataset folder"
     )
     evaluate.add_argument(
-        "dataset", type=Path, metavar="DATASET_DIR", help="corpus.jsonl, queries.jsonl, qrels/"
+        "dataset",
+        type=Path,
+        nargs="?",
+        metavar="DATASET_DIR",
+        help="corpus.jsonl, queries.jsonl, qrels/ (or --feedback)",
+    )
+    evaluate.add_argument(
+        "--feedback",
+        action="store_true",
+        help="evaluate on the chat's thumbs-up votes for --index (see assistant/feedback.py)",
+    )
+    evaluate.add_argument(
+        "--write", type=Path, metavar="DIR", help="with --feedback: also save the set as BEIR"
     )
     evaluate.add_argument("--split", default="test", help="qrels/<split>.tsv (default test)")
     evaluate.add_argument(
@@ -326,14 +338,17 @@ def _eval(args) -> int:
     from .eval import evaluate, format_table
 
     modes = MODES if args.retriever == "all" else (args.retriever,)
-    results = evaluate(
-        args.dataset,
-        args.split,
-        modes,
-        index_dir=args.index,
-        log=lambda message: print(message, file=sys.stderr),
-        bar=sys.stderr.isatty(),
-    )
+    if args.feedback or args.dataset is None:
+        results = _eval_feedback(args, modes)
+    else:
+        results = evaluate(
+            args.dataset,
+            args.split,
+            modes,
+            index_dir=args.index,
+            log=lambda message: print(message, file=sys.stderr),
+            bar=sys.stderr.isatty(),
+        )
     if not args.json:
         print(format_table(results))
     elif len(results) == 1:
@@ -341,6 +356,22 @@ def _eval(args) -> int:
     else:
         print(json.dumps({"results": [r.to_dict() for r in results]}))
     return 0
+
+
+def _eval_feedback(args, modes):
+    from . import feedback
+
+    if not args.feedback:
+        raise AssistantError("Give a DATASET_DIR, or --feedback to use the chat's votes.")
+    if args.dataset is not None:
+        raise AssistantError("--feedback uses the votes on --index; leave out DATASET_DIR.")
+    assistant = _open(args.index)
+    results = feedback.evaluate_feedback(assistant, modes)  # refuses when nobody voted
+    if args.write:
+        data = feedback.feedback_set(feedback.read_votes(assistant.index.path))
+        feedback.write_beir(args.write, assistant.index, data)
+        print(f"Wrote {len(data.queries)} voted questions to {args.write}", file=sys.stderr)
+    return results
 
 
 def _info(args) -> int:

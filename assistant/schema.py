@@ -92,14 +92,34 @@ class Answer:
     confidence: float = 0.0  # calibrated probability that the documents answer the question
     retriever: str = "hybrid"
     searched: str = ""  # what was searched: the question, led by earlier ones for a follow-up
+    # The settings the answer was made with (the thresholds come from the calibration).
+    answerable_at: float = 1 / 3  # passages are shown from this confidence on
+    weak_below: float = 0.7  # an answer below this confidence is a weak match
+    k: int = 3
+    documents: tuple[str, ...] = ()  # doc_ids the search was limited to; () = all
+
+    @property
+    def state(self) -> str:
+        """One of answered, weak (answerable but below `weak_below`) or not_found."""
+        if not self.answerable:
+            return "not_found"
+        return "weak" if self.confidence < self.weak_below else "answered"
 
     def to_dict(self) -> dict:
         return {
             "question": self.question,
             "answerable": self.answerable,
+            "state": self.state,
             "confidence": round(self.confidence, 4),
             "retriever": self.retriever,
             "searched": self.searched or self.question,
+            "settings": {
+                "k": self.k,
+                "retriever": self.retriever,
+                "answerable_at": round(self.answerable_at, 4),
+                "weak_below": round(self.weak_below, 4),
+                "documents": list(self.documents),
+            },
             "passages": [
                 {
                     "rank": p.rank,

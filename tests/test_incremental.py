@@ -130,6 +130,7 @@ def test_a_running_assistant_answers_during_an_ingest_and_picks_up_the_new_versi
     assistant = Assistant.open(index_dir, embedder=embedder)
     question = "When did Apollo 11 land on the Moon?"
     assert not assistant.ask(question).answerable
+    old_version = assistant.index
     errors, answers, stop = [], [], threading.Event()
 
     def keep_asking():
@@ -149,7 +150,6 @@ def test_a_running_assistant_answers_during_an_ingest_and_picks_up_the_new_versi
         thread.join(timeout=60)
     assert errors == [] and answers
     assert all("Black Sea" in a.passages[0].text for a in answers)
-    old_version = assistant.index
     answer = assistant.ask(question, k=1)
     assert assistant.index is not old_version
     assert answer.answerable and "July 1969" in answer.passages[0].text
