@@ -139,6 +139,8 @@ def test_answer_json_contract(assistant):
     assert set(data) == {
         "question",
         "answerable",
+        "state",
+        "settings",
         "confidence",
         "retriever",
         "searched",
