@@ -138,7 +138,9 @@ def open_index(dataset: Dataset, index_dir: Path | None, log: Callable[[str], No
         pass
     log(f"Indexing {dataset.corpus} into {index_dir} (cached for the next run) ...")
     started = time.perf_counter()
-    ingest([dataset.corpus], index_dir, progress=_progress_bar("embedding chunks", bar))
+    ingest(
+        [dataset.corpus], index_dir, rebuild=True, progress=_progress_bar("embedding chunks", bar)
+    )
     log(f"Indexed in {time.perf_counter() - started:.0f} s")
     return Assistant.open(index_dir)
 
