@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import asdict, dataclass, fields
+from functools import cached_property
 
 import numpy as np
 
@@ -70,6 +71,7 @@ class Hit:
 
 
 _WORDS = re.compile(r"\w+")
+_NO_ROWS = np.zeros(0, dtype=np.int64)
 
 
 def overlap(a: set[str], b: set[str]) -> float:
@@ -130,6 +132,14 @@ class Retriever:
         hits.sort(key=lambda h: (-h.score, h.chunk.chunk_id))
         return Ranking(hits, best_dense, float(lexical.max()))
 
+    @cached_property
+    def _rows_of_document(self) -> dict[str, np.ndarray]:
+        """Each document's chunk rows, found once rather than by a scan per question."""
+        rows: dict[str, list[int]] = {}
+        for i, chunk in enumerate(self.index.chunks):
+            rows.setdefault(chunk.doc_id, []).append(i)
+        return {doc_id: np.array(r, dtype=np.int64) for doc_id, r in rows.items()}
+
     def _rank_within(
         self,
         documents: frozenset[str],
@@ -138,8 +148,10 @@ class Retriever:
         mode: str,
         depth: int,
     ) -> Ranking:
-        rows = np.array(
-            [i for i, c in enumerate(self.index.chunks) if c.doc_id in documents], dtype=np.int64
+        rows = np.sort(
+            np.concatenate(
+                [self._rows_of_document.get(d, _NO_ROWS) for d in documents] or [_NO_ROWS]
+            )
         )
         if not rows.size or depth == 0:
             return Ranking([], 0.0, 0.0)
