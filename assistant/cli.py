@@ -246,7 +246,8 @@ def _summary(report, strict: bool = False) -> int:
         print(
             f"{len(report.failures)} file(s) failed: "
             + "; ".join(f.path for f in report.failures)
-            + ". The rest was indexed; fix those and run ingest again.",
+            + (". The rest was indexed" if report.written else ". Nothing else changed")
+            + "; fix those and run ingest again.",
             file=sys.stderr,
         )
         return 1
