@@ -704,7 +704,7 @@ class Assistant:
         if not answer.answerable:
             return answer
         hits = ranking.hits
-        spans = [sentences_of(h.chunk.text) for h in hits]
+        spans = [searcher.sentences(h.chunk) for h in hits]
         similarities = self._sentence_similarities(index, chunker, hits, spans, query)
         words = content_words(searched)
         passages = []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 import numpy as np
 
@@ -48,6 +49,7 @@ def content_words(text: str) -> set[str]:
     return {_stem(w) for w in _WORD.findall(text.casefold()) if w not in STOPWORDS}
 
 
+@lru_cache(maxsize=1 << 17)  # a few MB; words repeat, so this skips most of the work
 def _stem(word: str) -> str:
     for suffix in ("ies", "es", "s", "ing", "ed"):
         if len(word) > len(suffix) + 3 and word.endswith(suffix):

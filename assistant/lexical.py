@@ -1,8 +1,10 @@
-"""The lexical backend: BM25 (bm25s) over the chunk texts, saved in the index folder's bm25/."""
+"""The lexical backend: BM25 over the chunk texts (scored by bm25s at build time), in bm25/."""
 
 from __future__ import annotations
 
+import json
 import logging
+import re
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -18,6 +20,11 @@ STOPWORDS = frozenset(
     only other over own same some such through under until up very just tell know say said does
     please""".split()
 )
+
+
+_TOKEN = re.compile(r"(?u)\b\w\w+\b")
+PARAMS, VOCAB = "params.index.json", "vocab.index.json"
+ARRAYS = ("data.csc.index.npy", "indices.csc.index.npy", "indptr.csc.index.npy")
 
 
 @dataclass(frozen=True)
@@ -42,53 +49,107 @@ def lexical_text(title: str, text: str, settings: LexicalSettings) -> str:
 
 
 class LexicalIndex:
-    def __init__(self, bm25, settings: LexicalSettings) -> None:
-        self.bm25 = bm25
+    """BM25 scores of every (term, chunk) pair, precomputed by bm25s at build time and saved in
+    its folder layout; loading maps the arrays into memory and scores a question with numpy
+    alone (no bm25s or SciPy import: a faster start)."""
+
+    def __init__(
+        self,
+        data: np.ndarray,
+        indices: np.ndarray,
+        indptr: np.ndarray,
+        vocab: dict[str, int],
+        n_docs: int,
+        settings: LexicalSettings,
+    ) -> None:
+        self.data, self.indices, self.indptr = data, indices, indptr  # CSC: one column a term
+        self.vocab = vocab
+        self.n_docs = n_docs
         self.settings = settings
         self._stemmer = _stemmer(settings)
-        df = np.diff(np.asarray(bm25.scores["indptr"]))
-        n = int(bm25.scores["num_docs"])
-        self._vocab = bm25.vocab_dict
-        self._idf = np.log1p((n - df + 0.5) / (df + 0.5))
-        self._unknown_idf = float(np.log1p((n + 0.5) / 0.5))
+        df = np.diff(np.asarray(indptr))
+        self._idf = np.log1p((n_docs - df + 0.5) / (df + 0.5))
+        self._unknown_idf = float(np.log1p((n_docs + 0.5) / 0.5))
 
     @classmethod
     def build(cls, texts: list[str], settings: LexicalSettings) -> LexicalIndex:
         import bm25s
 
+        stemmer = _stemmer(settings)
+        terms = [_terms(t, stemmer) for t in texts]
+        if not any(terms):  # bm25s cannot index a corpus without a single term
+            nothing = np.zeros(0, dtype=np.float32)
+            return cls(
+                nothing, nothing.astype(np.int32), np.zeros(1, np.int32), {}, len(texts), settings
+            )
         bm25 = bm25s.BM25(k1=settings.k1, b=settings.b, method="lucene")
         with _quiet():
-            bm25.index(_tokenize(texts, _stemmer(settings)), show_progress=False)
-        return cls(bm25, settings)
+            bm25.index(terms, show_progress=False)
+        scores = bm25.scores
+        vocab = {t: i for t, i in bm25.vocab_dict.items() if t}  # bm25s adds an empty term
+        return cls(
+            scores["data"],
+            scores["indices"],
+            scores["indptr"],
+            vocab,
+            int(scores["num_docs"]),
+            settings,
+        )
 
     def save(self, folder: Path) -> None:
-        with _quiet():
-            self.bm25.save(str(folder))
+        """bm25s' own layout: `bm25s.BM25.load(folder)` reads it too."""
+        folder.mkdir(parents=True, exist_ok=True)
+        for name, array in zip(ARRAYS, (self.data, self.indices, self.indptr), strict=True):
+            np.save(folder / name, np.asarray(array))
+        (folder / VOCAB).write_text(json.dumps(self.vocab, ensure_ascii=False), encoding="utf-8")
+        params = {
+            "k1": self.settings.k1,
+            "b": self.settings.b,
+            "delta": 0.5,
+            "method": "lucene",
+            "idf_method": "lucene",
+            "dtype": str(self.data.dtype),
+            "int_dtype": str(self.indices.dtype),
+            "num_docs": self.n_docs,
+            "backend": "numpy",
+        }
+        (folder / PARAMS).write_text(json.dumps(params, indent=4), encoding="utf-8")
 
     @classmethod
     def load(cls, folder: Path, settings: LexicalSettings) -> LexicalIndex:
-        import bm25s
-
-        with _quiet():
-            bm25 = bm25s.BM25.load(str(folder), mmap=False)
-        return cls(bm25, settings)
+        """Reads what `save` wrote (bm25s' layout); ValueError for anything else."""
+        params = json.loads((folder / PARAMS).read_text(encoding="utf-8"))
+        expected = {"k1": settings.k1, "b": settings.b, "method": "lucene"}
+        if {k: params.get(k) for k in expected} != expected:
+            raise ValueError(f"BM25 parameters {params} are not {expected}")
+        vocab = json.loads((folder / VOCAB).read_text(encoding="utf-8"))
+        arrays = [np.load(folder / name, mmap_mode="r") for name in ARRAYS]
+        data, indices, indptr = arrays
+        n_docs = int(params["num_docs"])
+        if len(data) != len(indices) or int(indptr[-1]) != len(data):
+            raise ValueError("BM25 arrays do not fit together")
+        vocab = {t: int(i) for t, i in vocab.items() if t and 0 <= int(i) < len(indptr) - 1}
+        return cls(data, indices, indptr, vocab, n_docs, settings)
 
     def terms(self, text: str) -> list[str]:
-        return _tokenize([text], self._stemmer)[0]
+        return _terms(text, self._stemmer)
 
     def scores(self, query: str) -> np.ndarray:
         """BM25 of every chunk, divided by the sum of the query terms' idf (unknown terms get the
-        largest): bm25s' lucene variant adds at most idf per term, so 1.0 would mean every term
+        largest): the lucene variant adds at most idf per term, so 1.0 would mean every term
         matched as strongly as possible. Comparable across queries."""
         terms = self.terms(query)
-        known = [t for t in terms if t in self._vocab]
-        n_docs = self.bm25.scores["num_docs"]
-        if not known:
-            return np.zeros(n_docs, dtype=np.float32)
-        raw = self.bm25.get_scores(known)
+        ids = [self.vocab[t] for t in terms if t in self.vocab]
+        if not ids:
+            return np.zeros(self.n_docs, dtype=np.float32)
+        columns = [slice(int(self.indptr[i]), int(self.indptr[i + 1])) for i in ids]
+        raw = np.bincount(
+            np.concatenate([self.indices[c] for c in columns]),
+            weights=np.concatenate([self.data[c] for c in columns]),
+            minlength=self.n_docs,
+        )
         ceiling = sum(
-            float(self._idf[self._vocab[t]]) if t in self._vocab else self._unknown_idf
-            for t in terms
+            float(self._idf[self.vocab[t]]) if t in self.vocab else self._unknown_idf for t in terms
         )
         return (raw / ceiling).astype(np.float32)
 
@@ -99,16 +160,9 @@ def _stemmer(settings: LexicalSettings):
     return Stemmer.Stemmer(settings.stemmer)
 
 
-def _tokenize(texts: list[str], stemmer) -> list[list[str]]:
-    import bm25s
-
-    return bm25s.tokenize(
-        texts,
-        stopwords=sorted(STOPWORDS),
-        stemmer=stemmer.stemWords,
-        return_ids=False,
-        show_progress=False,
-    )
+def _terms(text: str, stemmer) -> list[str]:
+    """bm25s' tokenizer: lower-cased words of 2+ characters, minus stopwords, stemmed."""
+    return stemmer.stemWords([w for w in _TOKEN.findall(text.lower()) if w not in STOPWORDS])
 
 
 class _quiet:

@@ -12,6 +12,7 @@ from functools import cached_property
 
 import numpy as np
 
+from .citations import sentences_of
 from .errors import InvalidArgumentError
 from .schema import MODES, Chunk
 from .store import Index
@@ -72,11 +73,22 @@ class Hit:
 
 _WORDS = re.compile(r"\w+")
 _NO_ROWS = np.zeros(0, dtype=np.int64)
+_NO_SCORES = np.zeros(0, dtype=np.float32)
+CACHE_CHUNKS = 100_000  # chunks whose word sets a retriever keeps between questions
 
 
 def overlap(a: set[str], b: set[str]) -> float:
     """Share of the smaller word set found in the other: 1.0 for a copy or an excerpt."""
     return len(a & b) / min(len(a), len(b)) if a and b else float(a == b)
+
+
+def _kept(cache: dict, chunk: Chunk, make):
+    value = cache.get(chunk.chunk_id)
+    if value is None:
+        if len(cache) >= CACHE_CHUNKS:
+            cache.clear()
+        value = cache[chunk.chunk_id] = make(chunk)
+    return value
 
 
 def check_mode(mode: str) -> str:
@@ -89,6 +101,8 @@ class Retriever:
     def __init__(self, index: Index) -> None:
         self.index = index
         self.settings = RetrievalSettings.from_dict(index.settings)
+        self._words: dict[int, set[str]] = {}  # per chunk id, kept between questions
+        self._sentences: dict[int, list[tuple[int, int]]] = {}
 
     def rank(
         self,
@@ -112,25 +126,37 @@ class Retriever:
             query.reshape(1, -1), 1 if mode == "bm25" else depth
         )
         best_dense = float(scores[0][0])
-        candidates: dict[int, float] = {}
-        if mode != "bm25":
-            candidates = {
-                int(i): float(s) for s, i in zip(scores[0], ids[0], strict=True) if i >= 0
-            }
+        found = ids[0] >= 0
+        rows, dense = (
+            (ids[0][found], scores[0][found]) if mode != "bm25" else (_NO_ROWS, _NO_SCORES)
+        )
         if mode != "dense":
-            top = np.argpartition(-lexical, depth - 1)[:depth] if depth < total else range(total)
-            missing = [int(i) for i in top if int(i) not in candidates and lexical[i] > 0]
-            if missing:
-                vectors = self.index.vectors.reconstruct_batch(np.array(missing, dtype=np.int64))
-                candidates.update(zip(missing, (vectors @ query).tolist(), strict=True))
-        weight = self.settings.lexical_weight
-        hits = []
-        for i, dense in candidates.items():
-            lex = float(lexical[i])
-            score = {"dense": dense, "bm25": lex, "hybrid": dense + weight * lex}[mode]
-            hits.append(Hit(self.index.chunks[i], score, dense, lex))
-        hits.sort(key=lambda h: (-h.score, h.chunk.chunk_id))
+            top = (
+                np.argpartition(-lexical, depth - 1)[:depth] if depth < total else np.arange(total)
+            )
+            missing = np.setdiff1d(top[lexical[top] > 0], rows)
+            if missing.size:
+                vectors = self.index.vectors.reconstruct_batch(missing.astype(np.int64))
+                rows = np.concatenate([rows, missing])
+                dense = np.concatenate([dense, vectors @ query])
+        lex = lexical[rows]
+        score = {"dense": dense, "bm25": lex, "hybrid": dense + self.settings.lexical_weight * lex}[
+            mode
+        ]
+        chunks = self.index.chunks
+        hits = [  # best first; ties by chunk id (= row)
+            Hit(chunks[int(rows[i])], float(score[i]), float(dense[i]), float(lex[i]))
+            for i in np.lexsort((rows, -score))
+        ]
         return Ranking(hits, best_dense, float(lexical.max()))
+
+    def words(self, chunk: Chunk) -> set[str]:
+        """The chunk's distinct words (case-folded), for the near-copy check."""
+        return _kept(self._words, chunk, lambda c: set(_WORDS.findall(c.text.casefold())))
+
+    def sentences(self, chunk: Chunk) -> list[tuple[int, int]]:
+        """The chunk's sentence spans (offsets in its text), for highlights."""
+        return _kept(self._sentences, chunk, lambda c: sentences_of(c.text))
 
     @cached_property
     def _rows_of_document(self) -> dict[str, np.ndarray]:
@@ -185,7 +211,7 @@ class Retriever:
         chosen: list[Hit] = []
         chosen_words: list[set[str]] = []
         for hit in ranking.hits:
-            words = set(_WORDS.findall(hit.chunk.text.casefold()))
+            words = self.words(hit.chunk)
             if any(overlap(words, other) >= self.settings.near_duplicate for other in chosen_words):
                 continue
             chosen.append(hit)

@@ -30,7 +30,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import faiss
 import numpy as np
 
 from . import vector_index
@@ -54,7 +53,7 @@ class Index:
     manifest: dict
     chunks: tuple[Chunk, ...]
     documents: dict[str, Document]
-    vectors: faiss.Index
+    vectors: vector_index.VectorSearch  # FAISS search over `matrix`, scores exact
     lexical: LexicalIndex
     background: np.ndarray
     matrix: np.ndarray  # the same vectors as a (memory-mapped) array, row i = chunk i
@@ -205,11 +204,13 @@ def _load(
             d.doc_id: d
             for d in (_document_from_json(line) for line in _lines(index_dir / "documents.jsonl"))
         }
-        vectors = vector_index.load(
-            index_dir / "vectors.faiss",
-            vector_index.VectorIndexSettings.from_dict(manifest.get("vector_index")),
-        )
+        search_settings = vector_index.VectorIndexSettings.from_dict(manifest.get("vector_index"))
         matrix = np.load(index_dir / "vectors.npy", mmap_mode="r")
+        vectors = vector_index.VectorSearch(
+            vector_index.load(index_dir / "vectors.faiss", search_settings),
+            matrix,
+            search_settings,
+        )
         lexical_index = LexicalIndex.load(index_dir / "bm25", LexicalSettings(**lexical))
         background = np.load(index_dir / "background.npy")
         sentences = SentenceVectors.load(index_dir, len(chunks))

@@ -217,7 +217,7 @@ def ask_latency(chunks: int, questions: int, synthetic: bool) -> dict:
     texts = [json.loads(line)["text"] for line in questions_path.open()]
     model = embedder.torch_model()
     flat = faiss.IndexFlatIP(embedder.dimension)
-    flat.add(api.index.vectors.reconstruct_n(0, api.index.vectors.ntotal))
+    flat.add(np.asarray(api.index.matrix, dtype=np.float32))
 
     def naive(q):
         v = model.encode([q], normalize_embeddings=True, convert_to_numpy=True)

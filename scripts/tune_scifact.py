@@ -73,7 +73,7 @@ def main() -> None:
 
     started = time.perf_counter()
     queries = assistant.embedder.encode([data.queries[q] for q in qids])
-    vectors = index.vectors.reconstruct_n(0, index.vectors.ntotal)
+    vectors = np.asarray(index.matrix, dtype=np.float32)
     dense = queries @ vectors.T
     print(f"{len(qids)} {args.split} queries, {len(chunks)} chunks, {len(doc_ids)} documents")
 

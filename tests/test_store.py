@@ -18,7 +18,9 @@ from .conftest import DATA, read_jsonl, run_cli
 
 
 def all_vectors(index) -> np.ndarray:
-    return np.vstack([index.vectors.reconstruct(i) for i in range(index.vectors.ntotal)])
+    vectors = np.vstack([index.vectors.faiss.reconstruct(i) for i in range(index.vectors.ntotal)])
+    assert np.array_equal(vectors, index.matrix)  # the FAISS copy and vectors.npy agree
+    return vectors
 
 
 def test_faiss_equals_brute_force_numpy(assistant):

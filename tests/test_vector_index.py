@@ -39,12 +39,27 @@ def test_ivf_recall_against_exact_search_and_reload(tmp_path):
     vector_index.save(index, tmp_path / "vectors.faiss")
     loaded = vector_index.load(tmp_path / "vectors.faiss", settings)
     assert faiss.extract_index_ivf(loaded).nprobe == 16
-    _, approximate = loaded.search(queries, 10)
+    search = vector_index.VectorSearch(loaded, vectors, settings)
+    scores, approximate = search.search(queries, 10)
     truth = np.argsort(-(queries @ vectors.T), axis=1)[:, :10]
     recall = np.mean([len(set(a) & set(t)) / 10 for a, t in zip(approximate, truth, strict=True)])
     assert recall >= 0.95
-    # the hybrid retriever reads the vectors of lexical candidates back
-    assert np.allclose(loaded.reconstruct_batch(np.array([0, 11_999])), vectors[[0, 11_999]])
+    # scores are exact cosines of the rows found, best first, though the index holds 8-bit codes
+    found = np.einsum("qd,qkd->qk", queries, vectors[approximate])
+    np.testing.assert_allclose(scores, found, rtol=1e-5, atol=1e-6)
+    assert (np.diff(scores, axis=1) <= 0).all()
+    # the hybrid retriever reads the vectors of lexical candidates back, exactly
+    assert np.array_equal(search.reconstruct_batch(np.array([0, 11_999])), vectors[[0, 11_999]])
+
+
+def test_fewer_candidates_than_asked_pad_with_minus_one():
+    rng = np.random.default_rng(2)
+    vectors = clustered(2_000, 4, rng.normal(size=(40, 384)).astype(np.float32))
+    settings = VectorIndexSettings(approximate_from=1_000, nprobe=1, rerank=5)
+    search = vector_index.VectorSearch(vector_index.build(vectors, settings), vectors, settings)
+    scores, ids = search.search(vectors[:2], 3000)
+    assert ids.shape == (2, 3000) and (ids[:, -1] == -1).all() and np.isinf(scores[:, -1]).all()
+    assert ids[0, 0] == 0 and ids[1, 0] == 1  # each vector finds itself first
 
 
 def test_store_records_and_uses_the_vector_index(tmp_path, embedder, monkeypatch):
@@ -54,12 +69,10 @@ def test_store_records_and_uses_the_vector_index(tmp_path, embedder, monkeypatch
     index_dir = tmp_path / "index"
     api.ingest([DATA / "encyclopedia" / "corpus.jsonl"], index_dir, embedder=embedder)
     manifest = json.loads((index_dir / "manifest.json").read_text())
-    assert manifest["vector_index"]["type"] == "ivf" and manifest["vector_index"]["lists"] > 1
+    recorded = manifest["vector_index"]
+    assert recorded["type"] == "ivf" and recorded["codes"] == "sq8" and recorded["lists"] > 1
     assistant = Assistant.open(index_dir, embedder=embedder)
-    assert (
-        faiss.extract_index_ivf(assistant.index.vectors).nprobe
-        == manifest["vector_index"]["nprobe"]
-    )
+    assert faiss.extract_index_ivf(assistant.index.vectors.faiss).nprobe == recorded["nprobe"]
     answer = assistant.ask("Which river flows through four capital cities?")
     assert answer.answerable and "Vienna" in answer.passages[0].text
 
