@@ -719,7 +719,12 @@ class Assistant:
                     text=hit.chunk.text,
                     source=source_for(hit.chunk, _metadata(index, hit.chunk.doc_id)),
                     highlight=best_sentence(
-                        hit.chunk.text, ss, sims, words, HIGHLIGHT_OVERLAP_WEIGHT
+                        hit.chunk.text,
+                        ss,
+                        sims,
+                        words,
+                        HIGHLIGHT_OVERLAP_WEIGHT,
+                        searcher.sentence_words(hit.chunk),
                     ),
                 )
             )

@@ -67,11 +67,15 @@ def best_sentence(
     similarities: np.ndarray,
     question_words: set[str],
     overlap_weight: float,
+    sentence_words: list[set[str]] | None = None,
 ) -> Highlight:
-    """The sentence with the highest model similarity plus a small word-overlap bonus."""
+    """The sentence with the highest model similarity plus a small word-overlap bonus.
+    `sentence_words`: each span's `content_words`, when the caller keeps them."""
+    if sentence_words is None:
+        sentence_words = [content_words(text[s:e]) for s, e in spans]
     best, best_score = 0, -np.inf
-    for i, (s, e) in enumerate(spans):
-        overlap = len(question_words & content_words(text[s:e])) / max(1, len(question_words))
+    for i, words in enumerate(sentence_words):
+        overlap = len(question_words & words) / max(1, len(question_words))
         score = float(similarities[i]) + overlap_weight * overlap
         if score > best_score:
             best, best_score = i, score

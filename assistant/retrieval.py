@@ -7,12 +7,13 @@ answerability does not depend on the mode asked for.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, fields
 from functools import cached_property
 
 import numpy as np
 
-from .citations import sentences_of
+from .citations import content_words, sentences_of
 from .errors import InvalidArgumentError
 from .schema import MODES, Chunk
 from .store import Index
@@ -58,7 +59,7 @@ class RetrievalSettings:
 
 @dataclass(frozen=True)
 class Ranking:
-    hits: list[Hit]
+    hits: Sequence[Hit]
     best_dense: float  # the highest cosine of the question with any chunk
     best_lexical: float  # the highest normalised BM25 of any chunk
 
@@ -69,6 +70,27 @@ class Hit:
     score: float  # what the mode ranks by
     dense: float  # cosine of question and chunk
     lexical: float  # BM25 / sum of the question terms' idf, 0..~1
+
+
+class _Hits(Sequence):
+    """Ranked candidates, each Hit made when read: a question reads a few of some 200."""
+
+    def __init__(self, chunks: Sequence[Chunk], rows, score, dense, lexical) -> None:
+        self._chunks, self._rows = chunks, rows
+        self._score, self._dense, self._lexical = score, dense, lexical
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    def __getitem__(self, i):
+        if isinstance(i, slice):
+            return [self[j] for j in range(*i.indices(len(self)))]
+        return Hit(
+            self._chunks[int(self._rows[i])],
+            float(self._score[i]),
+            float(self._dense[i]),
+            float(self._lexical[i]),
+        )
 
 
 _WORDS = re.compile(r"\w+")
@@ -103,6 +125,7 @@ class Retriever:
         self.settings = RetrievalSettings.from_dict(index.settings)
         self._words: dict[int, set[str]] = {}  # per chunk id, kept between questions
         self._sentences: dict[int, list[tuple[int, int]]] = {}
+        self._sentence_words: dict[int, list[set[str]]] = {}
 
     def rank(
         self,
@@ -143,11 +166,8 @@ class Retriever:
         score = {"dense": dense, "bm25": lex, "hybrid": dense + self.settings.lexical_weight * lex}[
             mode
         ]
-        chunks = self.index.chunks
-        hits = [  # best first; ties by chunk id (= row)
-            Hit(chunks[int(rows[i])], float(score[i]), float(dense[i]), float(lex[i]))
-            for i in np.lexsort((rows, -score))
-        ]
+        order = np.lexsort((rows, -score))  # best first; ties by chunk id (= row)
+        hits = _Hits(self.index.chunks, rows[order], score[order], dense[order], lex[order])
         return Ranking(hits, best_dense, float(lexical.max()))
 
     def words(self, chunk: Chunk) -> set[str]:
@@ -157,6 +177,14 @@ class Retriever:
     def sentences(self, chunk: Chunk) -> list[tuple[int, int]]:
         """The chunk's sentence spans (offsets in its text), for highlights."""
         return _kept(self._sentences, chunk, lambda c: sentences_of(c.text))
+
+    def sentence_words(self, chunk: Chunk) -> list[set[str]]:
+        """The content words of each of the chunk's sentences, for highlights."""
+        return _kept(
+            self._sentence_words,
+            chunk,
+            lambda c: [content_words(c.text[s:e]) for s, e in self.sentences(c)],
+        )
 
     @cached_property
     def _rows_of_document(self) -> dict[str, np.ndarray]:
@@ -191,11 +219,9 @@ class Retriever:
         weight = self.settings.lexical_weight
         scores = {"dense": dense, "bm25": lex, "hybrid": dense + weight * lex}[mode]
         top = np.argsort(-scores, kind="stable")[:depth]
-        hits = [
-            Hit(self.index.chunks[int(rows[i])], float(scores[i]), float(dense[i]), float(lex[i]))
-            for i in top
-            if mode != "bm25" or lex[i] > 0
-        ]
+        if mode == "bm25":
+            top = top[lex[top] > 0]
+        hits = _Hits(self.index.chunks, rows[top], scores[top], dense[top], lex[top])
         return Ranking(hits, float(dense.max()), float(lex.max()))
 
     def search(

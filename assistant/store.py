@@ -26,7 +26,7 @@ import shutil
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -39,6 +39,7 @@ from .errors import (
     IndexLockedError,
     IndexMissingError,
 )
+from .jsonlines import JsonLines, JsonLinesByKey
 from .lexical import LexicalIndex, LexicalSettings
 from .schema import Chunk, Document, display_title
 from .sentence_vectors import SentenceVectors
@@ -51,8 +52,8 @@ FORMAT_VERSION = 2  # bump on any change to the files' layout or meaning
 class Index:
     path: Path
     manifest: dict
-    chunks: tuple[Chunk, ...]
-    documents: dict[str, Document]
+    chunks: Sequence[Chunk]  # row i = chunk i, each line parsed when first read
+    documents: Mapping[str, Document]  # by doc_id, in manifest order, parsed when first read
     vectors: vector_index.VectorSearch  # FAISS search over `matrix`, scores exact
     lexical: LexicalIndex
     background: np.ndarray
@@ -196,14 +197,19 @@ def _load(
         recorded = expected.get(name) or {}
         if any(recorded.get(key) != value for key, value in found[name].items()):
             raise IndexCorruptError(str(index_dir), f"{name} does not match its manifest", hint)
+
+    def corrupt(reason: str) -> IndexCorruptError:
+        return IndexCorruptError(str(index_dir), reason, hint)
+
     try:
-        chunks = tuple(
-            Chunk.from_dict(json.loads(line)) for line in _lines(index_dir / "chunks.jsonl")
+        chunks = JsonLines(index_dir / "chunks.jsonl", Chunk.from_dict, corrupt)
+        if len(chunks) and (chunks[0].chunk_id, chunks[-1].chunk_id) != (0, len(chunks) - 1):
+            raise ValueError("chunk ids are not the rows of chunks.jsonl")
+        documents = JsonLinesByKey(
+            JsonLines(index_dir / "documents.jsonl", _document_from_dict, corrupt),
+            [d["doc_id"] for d in manifest["documents"]],
+            key_of=lambda d: d.doc_id,
         )
-        documents = {
-            d.doc_id: d
-            for d in (_document_from_json(line) for line in _lines(index_dir / "documents.jsonl"))
-        }
         search_settings = vector_index.VectorIndexSettings.from_dict(manifest.get("vector_index"))
         matrix = np.load(index_dir / "vectors.npy", mmap_mode="r")
         vectors = vector_index.VectorSearch(
@@ -332,8 +338,7 @@ def _document_json(doc: Document) -> str:
     )
 
 
-def _document_from_json(line: str) -> Document:
-    d = json.loads(line)
+def _document_from_dict(d: dict) -> Document:
     return Document(
         **{
             **d,
@@ -384,13 +389,6 @@ def _write_lines(path: Path, lines) -> None:
             handle.write(line + "\n")
         handle.flush()
         os.fsync(handle.fileno())
-
-
-def _lines(path: Path) -> Iterator[str]:
-    with open(path, encoding="utf-8") as handle:
-        for line in handle:
-            if line.strip():
-                yield line
 
 
 def _fsync_dir(path: Path) -> None:

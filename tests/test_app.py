@@ -215,7 +215,9 @@ def test_search_can_be_limited_to_some_documents(tmp_path, embedder):
     # a document's metadata (author, outlet, date: filled by the HTML/PDF/DOCX readers) is cited
     doc_id = ids["rivers.md"]
     meta = (("author", "Ann Lee"), ("outlet", "River News"), ("date", "2024-05-01"))
-    assistant.index.documents[doc_id] = replace(assistant.index.documents[doc_id], metadata=meta)
+    documents = dict(assistant.index.documents)
+    documents[doc_id] = replace(documents[doc_id], metadata=meta)
+    assistant = Assistant(replace(assistant.index, documents=documents), embedder)
     answer = assistant.ask(question, documents=[doc_id])
     assert answer.passages[0].source.metadata == meta
     assert answer.to_dict()["passages"][0]["source"]["metadata"] == dict(meta)

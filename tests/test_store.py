@@ -7,6 +7,7 @@ import pytest
 
 from assistant import Assistant, ingest, store
 from assistant.api import DEFAULT_CORPUS, load_index
+from assistant.embedding import get_embedder
 from assistant.errors import (
     IndexCorruptError,
     IndexIncompatibleError,
@@ -187,3 +188,31 @@ def test_loading_checks_sizes_and_verify_checks_hashes(article_index, tmp_path, 
     assert done.returncode == 1 and "chunks.jsonl does not match" in done.stderr
     done = run_cli("info", "--index", str(article_index), "--verify")
     assert done.returncode == 0 and "verified" in done.stderr
+
+
+def test_chunks_and_documents_are_read_lazily_and_checked_when_read(article_index, tmp_path):
+    from assistant.jsonlines import JsonLines
+
+    index = load_index(article_index, get_embedder())
+    parsed = read_jsonl(article_index / "chunks.jsonl")
+    assert [c.to_json() for c in index.chunks] == [
+        json.dumps(c, ensure_ascii=False) for c in parsed
+    ]
+    assert list(index.documents) == [d["doc_id"] for d in index.manifest["documents"]]
+    assert index.chunks[1:3] == [index.chunks[1], index.chunks[2]]
+    # a damaged line of the same size loads (sizes only) and fails clearly when it is read
+    copy = tmp_path / "copy"
+    shutil.copytree(article_index, copy)
+    data = bytearray((copy / "chunks.jsonl").read_bytes())
+    second = data.index(b"\n") + 1
+    data[second] = ord("X")  # the second line is no longer JSON
+    (copy / "chunks.jsonl").write_bytes(bytes(data))
+    damaged = load_index(copy, get_embedder())
+    assert damaged.chunks[0] == index.chunks[0]
+    with pytest.raises(IndexCorruptError, match="line 2 of chunks.jsonl"):
+        damaged.chunks[1]
+    (tmp_path / "no-newline.jsonl").write_text('{"a": 1}')
+    with pytest.raises(ValueError, match="newline"):
+        JsonLines(tmp_path / "no-newline.jsonl", dict)
+    (tmp_path / "empty.jsonl").write_text("")
+    assert len(JsonLines(tmp_path / "empty.jsonl", dict)) == 0
