@@ -1,6 +1,6 @@
 """Speed and scale, side by side: this project against the stacks a user would pick instead.
 
-    .venv/bin/python bench/benchmark.py                  # everything below, ~15-25 min on 2 cores
+    .venv/bin/python bench/benchmark.py                  # everything below, ~30-40 min on 2 cores
     .venv/bin/python bench/benchmark.py --no-peers       # this project and the naive baseline only
     .venv/bin/python bench/benchmark.py --scale          # adds the 1,000,000-vector and 100k runs
 
@@ -16,8 +16,10 @@ The references run in bench/.venv-peers, created by bench/setup_peers.sh (their 
 with ours). Each stack runs in its own process: ingest (texts to a saved index), 200 warm
 questions (top 5, query encoding included; for this project the whole answer: hybrid search,
 answerability, highlight, citation), then a cold start (a new process: start, load the saved
-index, answer one question; for this project the `assistant ask` command). Peak memory is the
-process's maximum resident set. Agreement: the share of each stack's top-5 ids that exact search
+index, answer one question; for this project the `assistant ask` command). All that runs in
+`--rounds` rounds (2), the second in reverse order, and each figure keeps its best round: a
+shared machine's drift then cannot favour the stack that happened to run first. Peak memory is
+the process's maximum resident set. Agreement: the share of each stack's top-5 ids that exact search
 (naive) also returns, and how often the passage a question was written from is in the top 5.
 
 Then this project's whole `Assistant.ask` on a 10,000-chunk index (built once by `ingest` and
@@ -137,6 +139,21 @@ def bench_stack(stack, python, corpus_path, questions_path, work: Path, cold_run
     return result
 
 
+def best_of(kept: dict | None, new: dict) -> dict:
+    """Each figure's best over the rounds: noise on a shared machine only ever slows a run."""
+    if kept is None:
+        return {**new, "ingest_runs_s": [new["ingest_s"]]}
+    best = dict(kept)
+    best["ingest_runs_s"] = [*kept["ingest_runs_s"], new["ingest_s"]]
+    best["ingest_s"] = min(kept["ingest_s"], new["ingest_s"])
+    if np.median(new["query_s"]) < np.median(kept["query_s"]):
+        best["query_s"] = new["query_s"]
+    best["cold_s"] = min(kept["cold_s"], new["cold_s"])
+    best["cold_peak_rss_mb"] = min(kept["cold_peak_rss_mb"], new["cold_peak_rss_mb"])
+    best["peak_rss_mb"] = max(kept["peak_rss_mb"], new["peak_rss_mb"])
+    return best
+
+
 def agreement(tops: list[list[str]], exact: list[list[str]]) -> float:
     return float(
         np.mean([len(set(a) & set(b)) / max(1, len(b)) for a, b in zip(tops, exact, strict=True)])
@@ -152,6 +169,7 @@ def summarise(result: dict, tokens: int, exact: list[list[str]], questions: list
     row = {
         "stack": result["stack"],
         "ingest_s": round(result["ingest_s"], 2),
+        "ingest_runs_tokens_per_s": [round(tokens / s) for s in result.get("ingest_runs_s", [])],
         "tokens_per_s": round(tokens / result["ingest_s"]),
         "chunks_per_s": round(result["passages"] / result["ingest_s"], 1),
         "query_p50_ms": round(float(np.percentile(q, 50)), 2),
@@ -297,6 +315,12 @@ def main() -> None:
     parser.add_argument("--questions", type=int, default=200)
     parser.add_argument("--stacks", default="assistant,naive,langchain,txtai,txtai-st")
     parser.add_argument("--no-peers", action="store_true", help="only assistant and naive")
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=2,
+        help="builds per stack, every other round in reverse order; the best figures are kept",
+    )
     parser.add_argument("--cold-runs", type=int, default=2, help="cold starts per stack (min)")
     parser.add_argument("--ask-chunks", type=int, default=10_000, help="0: skip that part")
     parser.add_argument(
@@ -340,15 +364,19 @@ def main() -> None:
         flush=True,
     )
 
-    raw = {}
-    for stack in ["naive", *[s for s in stacks if s != "naive"]]:
-        print(f"  {stack} ...", flush=True)
-        try:
-            raw[stack] = bench_stack(
-                stack, python[stack], corpus_path, questions_path, work, args.cold_runs
-            )
-        except RuntimeError as exc:
-            print(f"warning: {stack} failed: {exc}")
+    raw: dict[str, dict] = {}
+    order = ["naive", *[s for s in stacks if s != "naive"]]
+    for round_ in range(args.rounds):  # every other round in reverse: drift hits all alike
+        for stack in order if round_ % 2 == 0 else order[::-1]:
+            print(f"  {stack} (round {round_ + 1} of {args.rounds}) ...", flush=True)
+            try:
+                result = bench_stack(
+                    stack, python[stack], corpus_path, questions_path, work, args.cold_runs
+                )
+            except RuntimeError as exc:
+                print(f"warning: {stack} failed: {exc}")
+                continue
+            raw[stack] = best_of(raw.get(stack), result)
     exact = raw["naive"]["top"]
     rows = [summarise(raw[s], tokens, exact, questions) for s in stacks if s in raw]
     ref = next((r for r in rows if r["stack"] == "naive"), None)
