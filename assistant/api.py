@@ -555,7 +555,7 @@ def ensure_default_index(
             return False  # the user's own documents: leave them alone
         if indexed == bundled and manifest.get("retrieval") == RetrievalSettings().to_dict():
             try:
-                load_index(index_dir, get_embedder())
+                load_index(index_dir, get_embedder(), verify=True)  # small: read every byte
                 return False
             except (IndexIncompatibleError, IndexCorruptError):
                 pass

@@ -28,7 +28,6 @@ from .app_documents import MAX_UPLOAD_BYTES, documents_panel  # noqa: E402
 from .chat_html import VIEWER_EMPTY, conversation_html, viewer_html  # noqa: E402
 from .errors import AssistantError, InvalidArgumentError  # noqa: E402
 from .export import conversation_markdown  # noqa: E402
-from .schema import display_title  # noqa: E402
 from .security import check_exposure  # noqa: E402
 
 EXAMPLES = [
@@ -321,10 +320,7 @@ class Indexes:
             index = self.get(label).index
         except AssistantError:
             return []
-        return [
-            (display_title(d.title, d.path, d.doc_id), doc_id)
-            for doc_id, d in index.documents.items()
-        ]
+        return [(d["title"], d["doc_id"]) for d in index.manifest["documents"]]
 
 
 def _int(data: dict, key: str) -> int:

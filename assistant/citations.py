@@ -49,7 +49,7 @@ def content_words(text: str) -> set[str]:
     return {_stem(w) for w in _WORD.findall(text.casefold()) if w not in STOPWORDS}
 
 
-@lru_cache(maxsize=1 << 17)  # a few MB; words repeat, so this skips most of the work
+@lru_cache(maxsize=1 << 17)  # at most ~20 MB; words repeat, so this skips most of the work
 def _stem(word: str) -> str:
     for suffix in ("ies", "es", "s", "ing", "ed"):
         if len(word) > len(suffix) + 3 and word.endswith(suffix):
@@ -67,7 +67,7 @@ def best_sentence(
     similarities: np.ndarray,
     question_words: set[str],
     overlap_weight: float,
-    sentence_words: list[set[str]] | None = None,
+    sentence_words: list[frozenset[str]] | None = None,
 ) -> Highlight:
     """The sentence with the highest model similarity plus a small word-overlap bonus.
     `sentence_words`: each span's `content_words`, when the caller keeps them."""

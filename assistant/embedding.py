@@ -12,7 +12,9 @@ L2-normalised, as the sentence-transformers pipeline does):
 
 Texts are tokenised once: token ids from `count_tokens` (which the chunker calls for every
 chunk) are kept, so encoding a chunk just counted does not tokenise it again. Batches are made
-of texts of similar length, so almost no padding is computed.
+of texts of similar length, so almost no padding is computed, and kept small (about 1,000
+tokens): a batch's activations then stay in the CPU cache, about 1.2x the throughput of
+8,000-token batches on the 2-core machine this was measured on.
 """
 
 from __future__ import annotations

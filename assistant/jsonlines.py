@@ -42,6 +42,7 @@ class JsonLines(Sequence, Generic[T]):
     def __getitem__(self, i):
         if isinstance(i, slice):
             return [self[j] for j in range(*i.indices(len(self)))]
+        i = range(len(self))[i]  # negative indexes, and IndexError past the end
         item = self._items[i]
         if item is None:
             line = self._data[int(self._starts[i]) : int(self._ends[i])]

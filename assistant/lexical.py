@@ -126,9 +126,16 @@ class LexicalIndex:
         arrays = [np.load(folder / name, mmap_mode="r") for name in ARRAYS]
         data, indices, indptr = arrays
         n_docs = int(params["num_docs"])
-        if len(data) != len(indices) or int(indptr[-1]) != len(data):
+        if (
+            not len(indptr)
+            or len(data) != len(indices)
+            or int(indptr[-1]) != len(data)
+            or (len(indices) and not 0 <= int(indices.min()) <= int(indices.max()) < n_docs)
+        ):
             raise ValueError("BM25 arrays do not fit together")
-        vocab = {t: int(i) for t, i in vocab.items() if t and 0 <= int(i) < len(indptr) - 1}
+        vocab = {t: int(i) for t, i in vocab.items() if t}  # bm25s adds an empty term
+        if any(not 0 <= i < len(indptr) - 1 for i in vocab.values()):
+            raise ValueError("BM25 vocabulary points past its arrays")
         return cls(data, indices, indptr, vocab, n_docs, settings)
 
     def terms(self, text: str) -> list[str]:

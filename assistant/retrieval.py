@@ -96,10 +96,10 @@ class _Hits(Sequence):
 _WORDS = re.compile(r"\w+")
 _NO_ROWS = np.zeros(0, dtype=np.int64)
 _NO_SCORES = np.zeros(0, dtype=np.float32)
-CACHE_CHUNKS = 100_000  # chunks whose word sets a retriever keeps between questions
+CACHE_CHUNKS = 10_000  # chunks whose words and sentences a retriever keeps (~20 KB each)
 
 
-def overlap(a: set[str], b: set[str]) -> float:
+def overlap(a: frozenset[str], b: frozenset[str]) -> float:
     """Share of the smaller word set found in the other: 1.0 for a copy or an excerpt."""
     return len(a & b) / min(len(a), len(b)) if a and b else float(a == b)
 
@@ -123,9 +123,9 @@ class Retriever:
     def __init__(self, index: Index) -> None:
         self.index = index
         self.settings = RetrievalSettings.from_dict(index.settings)
-        self._words: dict[int, set[str]] = {}  # per chunk id, kept between questions
+        self._words: dict[int, frozenset[str]] = {}  # per chunk id, kept between questions
         self._sentences: dict[int, list[tuple[int, int]]] = {}
-        self._sentence_words: dict[int, list[set[str]]] = {}
+        self._sentence_words: dict[int, list[frozenset[str]]] = {}
 
     def rank(
         self,
@@ -162,7 +162,7 @@ class Retriever:
                 vectors = self.index.vectors.reconstruct_batch(missing.astype(np.int64))
                 rows = np.concatenate([rows, missing])
                 dense = np.concatenate([dense, vectors @ query])
-        lex = lexical[rows]
+        dense, lex = dense.astype(np.float64), lexical[rows].astype(np.float64)
         score = {"dense": dense, "bm25": lex, "hybrid": dense + self.settings.lexical_weight * lex}[
             mode
         ]
@@ -170,29 +170,39 @@ class Retriever:
         hits = _Hits(self.index.chunks, rows[order], score[order], dense[order], lex[order])
         return Ranking(hits, best_dense, float(lexical.max()))
 
-    def words(self, chunk: Chunk) -> set[str]:
+    def words(self, chunk: Chunk) -> frozenset[str]:
         """The chunk's distinct words (case-folded), for the near-copy check."""
-        return _kept(self._words, chunk, lambda c: set(_WORDS.findall(c.text.casefold())))
+        return _kept(self._words, chunk, lambda c: frozenset(_WORDS.findall(c.text.casefold())))
 
     def sentences(self, chunk: Chunk) -> list[tuple[int, int]]:
         """The chunk's sentence spans (offsets in its text), for highlights."""
         return _kept(self._sentences, chunk, lambda c: sentences_of(c.text))
 
-    def sentence_words(self, chunk: Chunk) -> list[set[str]]:
+    def sentence_words(self, chunk: Chunk) -> list[frozenset[str]]:
         """The content words of each of the chunk's sentences, for highlights."""
         return _kept(
             self._sentence_words,
             chunk,
-            lambda c: [content_words(c.text[s:e]) for s, e in self.sentences(c)],
+            lambda c: [frozenset(content_words(c.text[s:e])) for s, e in self.sentences(c)],
         )
 
     @cached_property
-    def _rows_of_document(self) -> dict[str, np.ndarray]:
-        """Each document's chunk rows, found once rather than by a scan per question."""
-        rows: dict[str, list[int]] = {}
-        for i, chunk in enumerate(self.index.chunks):
-            rows.setdefault(chunk.doc_id, []).append(i)
-        return {doc_id: np.array(r, dtype=np.int64) for doc_id, r in rows.items()}
+    def _first_row(self) -> dict[str, tuple[int, int]]:
+        """Each document's chunk rows (start, end): a write stores a document's chunks together,
+        in manifest order, so the manifest's chunk counts give them without reading a chunk."""
+        rows, start = {}, 0
+        for entry in self.index.manifest["documents"]:
+            rows[entry["doc_id"]] = (start, start + entry["chunks"])
+            start += entry["chunks"]
+        return rows
+
+    def _rows_of(self, doc_id: str) -> np.ndarray:
+        start, end = self._first_row.get(doc_id, (0, 0))
+        chunks = self.index.chunks
+        if end > start and chunks[start].doc_id == doc_id == chunks[end - 1].doc_id:
+            return np.arange(start, end, dtype=np.int64)
+        rows = [i for i, c in enumerate(chunks) if c.doc_id == doc_id]  # not stored together
+        return np.array(rows, dtype=np.int64)
 
     def _rank_within(
         self,
@@ -202,11 +212,7 @@ class Retriever:
         mode: str,
         depth: int,
     ) -> Ranking:
-        rows = np.sort(
-            np.concatenate(
-                [self._rows_of_document.get(d, _NO_ROWS) for d in documents] or [_NO_ROWS]
-            )
-        )
+        rows = np.sort(np.concatenate([self._rows_of(d) for d in documents] or [_NO_ROWS]))
         if not rows.size or depth == 0:
             return Ranking([], 0.0, 0.0)
         dense = np.concatenate(  # in blocks: bounded memory when the subset is large
@@ -215,7 +221,7 @@ class Retriever:
                 for at in range(0, len(rows), 65536)
             ]
         )
-        lex = lexical[rows]
+        dense, lex = dense.astype(np.float64), lexical[rows].astype(np.float64)
         weight = self.settings.lexical_weight
         scores = {"dense": dense, "bm25": lex, "hybrid": dense + weight * lex}[mode]
         top = np.argsort(-scores, kind="stable")[:depth]
@@ -235,7 +241,7 @@ class Retriever:
         """The k best chunks, leaving out any that nearly repeats a better one's words."""
         ranking = self.rank(question, query, mode, documents=documents)
         chosen: list[Hit] = []
-        chosen_words: list[set[str]] = []
+        chosen_words: list[frozenset[str]] = []
         for hit in ranking.hits:
             words = self.words(hit.chunk)
             if any(overlap(words, other) >= self.settings.near_duplicate for other in chosen_words):

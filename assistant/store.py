@@ -220,7 +220,7 @@ def _load(
         lexical_index = LexicalIndex.load(index_dir / "bm25", LexicalSettings(**lexical))
         background = np.load(index_dir / "background.npy")
         sentences = SentenceVectors.load(index_dir, len(chunks))
-    except (ValueError, KeyError, TypeError, RuntimeError, OSError) as exc:
+    except (ValueError, KeyError, TypeError, IndexError, RuntimeError, OSError) as exc:
         raise IndexCorruptError(str(index_dir), f"cannot parse it: {exc}", hint) from None
     if not (vectors.ntotal == len(chunks) == len(matrix) == manifest["counts"]["chunks"]):
         raise IndexCorruptError(str(index_dir), "vector and chunk counts differ", hint)

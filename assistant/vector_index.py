@@ -1,8 +1,10 @@
 """Which FAISS index finds the chunks closest to a question: exact below a size threshold, an
 inverted file of 8-bit codes above it, the candidates then re-scored exactly.
 
-Exact search (`IndexFlatIP`) costs about 1 ms per 30,000 chunks here, so it is used up to
-`approximate_from` chunks. Above that an inverted-file index with 8-bit scalar codes
+Exact search (every vector scored: one BLAS matrix-vector product over the memory-mapped
+`vectors.npy`; a FAISS `IndexFlatIP` holding the same vectors is saved beside it for inspection
+and other tools) costs about 1 ms per 10,000 chunks here, so it is used up to `approximate_from`
+chunks. Above that an inverted-file index with 8-bit scalar codes
 (`IndexIVFScalarQuantizer`, inner product, about 4·√n lists, `nprobe` lists searched) reads a
 quarter of the bytes a float index would; its `rerank` best candidates are then scored exactly
 from the float32 vectors (`vectors.npy`, memory-mapped), so every score the retriever sees is an
@@ -133,33 +135,35 @@ class VectorSearch:
         return int(self.faiss.d)
 
     def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        """(scores, ids) for each query row like FAISS's: best first (ties by id), padded with
-        -inf / -1 past the end. Below the threshold every vector is scored (one BLAS
-        matrix-vector product: exact, and faster than a FAISS flat scan for one question)."""
+        """(scores, ids) for each query row: best first, ties by id, padded with -inf / -1 past
+        the end. Below the threshold every vector is scored (one BLAS matrix-vector product:
+        exact, and faster than a FAISS flat scan for one question)."""
         queries = np.asarray(queries, dtype=np.float32).reshape(-1, self.d)
-        if self.exact:
-            candidates = np.broadcast_to(np.arange(self.ntotal), (len(queries), self.ntotal))
-            all_scores = queries @ self.matrix.T
-        else:
-            _, candidates = self.faiss.search(queries, max(k, self.rerank))
-            all_scores = None
         scores = np.full((len(queries), k), -np.inf, dtype=np.float32)
         ids = np.full((len(queries), k), -1, dtype=np.int64)
-        for q, row in enumerate(candidates):
-            if all_scores is not None:
-                exact = all_scores[q]
-                if k < len(exact):  # the k best, then in order
-                    row = np.sort(np.argpartition(-exact, k - 1)[:k])
-                    exact = exact[row]
-            else:
-                row = np.sort(row[row >= 0])
-                exact = self.reconstruct_batch(row) @ queries[q]
-            best = np.argsort(-exact, kind="stable")[:k]
-            scores[q, : len(best)], ids[q, : len(best)] = exact[best], row[best]
+        if self.exact:
+            every = queries @ self.matrix.T
+            candidates = [_best_rows(row, k) for row in every]
+            found = [every[q, rows] for q, rows in enumerate(candidates)]
+        else:
+            _, approximate = self.faiss.search(queries, max(k, self.rerank))
+            candidates = [np.sort(row[row >= 0]) for row in approximate]
+            found = [self.reconstruct_batch(rows) @ queries[q] for q, rows in enumerate(candidates)]
+        for q, (rows, exact) in enumerate(zip(candidates, found, strict=True)):
+            best = np.argsort(-exact, kind="stable")[:k]  # rows ascend: ties go to the lower id
+            scores[q, : len(best)], ids[q, : len(best)] = exact[best], rows[best]
         return scores, ids
 
     def reconstruct_batch(self, rows: np.ndarray) -> np.ndarray:
         return np.asarray(self.matrix[rows], dtype=np.float32)
+
+
+def _best_rows(scores: np.ndarray, k: int) -> np.ndarray:
+    """Ascending ids of the k best scores, all of any tie at the k-th kept (sorted out later)."""
+    if k >= len(scores):
+        return np.arange(len(scores))
+    kth = np.partition(scores, len(scores) - k)[len(scores) - k]
+    return np.flatnonzero(scores >= kth)
 
 
 def _as_ivf(index: faiss.Index):

@@ -13,6 +13,7 @@ QUESTIONS = [
     "Who condemned the PKK attack?",
     "What did the ministers say about the talks in Ankara?",
     "running runners ran",
+    "PKK PKK attack",  # a repeated term counts twice, as in bm25s
     "the of and",  # stopwords only
     "zzzyzx unknown-term",
 ]
@@ -90,3 +91,33 @@ def test_loading_and_scoring_import_neither_bm25s_nor_scipy(tmp_path, texts):
 def test_an_index_of_empty_texts_scores_zero(texts):
     index = LexicalIndex.build(["", "the of"], LexicalSettings())
     assert index.scores("anything at all").tolist() == [0.0, 0.0]
+
+
+def test_an_index_saved_by_bm25s_itself_loads(tmp_path, texts):
+    """Indexes written before this loader (bm25s.BM25.save, with its empty term) still load."""
+    import bm25s
+    import Stemmer
+
+    stemmer = Stemmer.Stemmer("english")
+    reference = bm25s.BM25(k1=1.2, b=0.4, method="lucene")
+    reference.index(
+        bm25s.tokenize(
+            texts,
+            stopwords=sorted(STOPWORDS),
+            stemmer=stemmer.stemWords,
+            return_ids=False,
+            show_progress=False,
+        ),
+        show_progress=False,
+    )
+    reference.save(str(tmp_path / "bm25"))
+    loaded = LexicalIndex.load(tmp_path / "bm25", LexicalSettings())
+    ours = LexicalIndex.build(texts, LexicalSettings())
+    for question in QUESTIONS:
+        np.testing.assert_allclose(loaded.scores(question), ours.scores(question), rtol=1e-5)
+
+
+def test_an_empty_vocabulary_saves_and_loads(tmp_path):
+    LexicalIndex.build(["", "a"], LexicalSettings()).save(tmp_path / "bm25")
+    loaded = LexicalIndex.load(tmp_path / "bm25", LexicalSettings())
+    assert loaded.vocab == {} and loaded.scores("anything").tolist() == [0.0, 0.0]

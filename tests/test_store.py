@@ -216,3 +216,19 @@ def test_chunks_and_documents_are_read_lazily_and_checked_when_read(article_inde
         JsonLines(tmp_path / "no-newline.jsonl", dict)
     (tmp_path / "empty.jsonl").write_text("")
     assert len(JsonLines(tmp_path / "empty.jsonl", dict)) == 0
+
+
+def test_documents_by_key_refuse_a_line_of_another_document(tmp_path):
+    from assistant.jsonlines import JsonLines, JsonLinesByKey
+
+    (tmp_path / "docs.jsonl").write_text('{"id": "a"}\n{"id": "b"}\n')
+    lines = JsonLines(tmp_path / "docs.jsonl", dict)
+    by_key = JsonLinesByKey(lines, ["a", "c"], key_of=lambda d: d["id"])
+    assert by_key["a"] == {"id": "a"} and "c" in by_key and len(by_key) == 2
+    with pytest.raises(ValueError, match="holds 'b', not 'c'"):
+        by_key["c"]
+    with pytest.raises(ValueError, match="2 lines for 1 entries"):
+        JsonLinesByKey(lines, ["a"], key_of=lambda d: d["id"])
+    assert lines[-1] == {"id": "b"}
+    with pytest.raises(IndexError):
+        lines[2]

@@ -109,3 +109,20 @@ def test_sentence_vectors_round_trip_within_quantisation(tmp_path):
     back = np.vstack([loaded.of_chunk(0, 10), loaded.of_chunk(2, 20)])
     assert (back * v).sum(axis=1).min() > 0.998
     assert loaded.of_chunk(1, 0).shape == (0, 384) and loaded.of_chunk(2, 19) is None
+
+
+def test_exact_search_pads_and_breaks_ties_by_id():
+    rng = np.random.default_rng(3)
+    vectors = rng.normal(size=(50, 384)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    vectors[[7, 21, 40]] = vectors[3]  # four copies of one vector
+    settings = VectorIndexSettings()
+    search = vector_index.VectorSearch(vector_index.build(vectors, settings), vectors, settings)
+    assert search.exact
+    scores, ids = search.search(vectors[3], 2)
+    assert ids[0].tolist() == [3, 7]  # of four equal scores, the lowest ids
+    scores, ids = search.search(vectors[:2], 60)
+    assert (ids[:, 50:] == -1).all() and np.isinf(scores[:, 50:]).all()
+    assert sorted(ids[0, :50].tolist()) == list(range(50))
+    brute = vectors[:2] @ vectors.T
+    np.testing.assert_allclose(scores[:, :50], -np.sort(-brute, axis=1), rtol=1e-6)
