@@ -12,7 +12,7 @@ exact cosine. At 1M vectors: recall@10 of 0.95 or more against exact search at a
 milliseconds (`bench/scale.py`).
 
 The settings are recorded in the index manifest (`vector_index`), so a query uses what the index
-was built with. Loading maps the file into memory where FAISS allows it.
+was built with. `vectors.npy` is memory-mapped; an IVF file is read into memory (see `load`).
 """
 
 from __future__ import annotations
@@ -105,10 +105,14 @@ def save(index: faiss.Index, path: Path) -> None:
 
 
 def load(path: Path, settings: VectorIndexSettings | None = None) -> faiss.Index:
-    """Reads the index, mapped into memory where FAISS allows it, with the search settings."""
+    """Reads the index with its search settings. A flat index (only its size is read: the
+    search itself runs over vectors.npy) is memory-mapped; an IVF index is read into memory,
+    where its lists search about 1.6x faster than through a memory map (measured at 1M)."""
     try:
         index = faiss.read_index(str(path), faiss.IO_FLAG_MMAP | faiss.IO_FLAG_READ_ONLY)
-    except RuntimeError:  # a layout FAISS cannot map: read it whole
+    except RuntimeError:  # a layout FAISS cannot map
+        index = None
+    if index is None or _as_ivf(index) is not None:
         index = faiss.read_index(str(path))
     ivf = _as_ivf(index)
     if ivf is not None:
