@@ -1,6 +1,6 @@
 """Speed and scale, side by side: this project against the stacks a user would pick instead.
 
-    .venv/bin/python bench/benchmark.py                  # everything below, ~30-40 min on 2 cores
+    .venv/bin/python bench/benchmark.py                  # everything below, ~25 min on 2 cores
     .venv/bin/python bench/benchmark.py --no-peers       # this project and the naive baseline only
     .venv/bin/python bench/benchmark.py --scale          # adds the 1,000,000-vector and 100k runs
 
