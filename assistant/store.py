@@ -54,11 +54,15 @@ class Index:
     manifest: dict
     chunks: Sequence[Chunk]  # row i = chunk i, each line parsed when first read
     documents: Mapping[str, Document]  # by doc_id, in manifest order, parsed when first read
-    vectors: vector_index.VectorSearch  # FAISS search over `matrix`, scores exact
+    vectors: vector_index.VectorSearch  # search over the chunk vectors, scores exact
     lexical: LexicalIndex
     background: np.ndarray
-    matrix: np.ndarray  # the same vectors as a (memory-mapped) array, row i = chunk i
     sentences: SentenceVectors | None = None  # highlight vectors; None: computed per question
+
+    @property
+    def matrix(self) -> np.ndarray:
+        """The chunk vectors (vectors.npy, memory-mapped), row i = chunk i."""
+        return self.vectors.matrix
 
     @property
     def settings(self) -> dict:
@@ -236,7 +240,6 @@ def _load(
         vectors,
         lexical_index,
         background,
-        matrix,
         sentences,
     )
 
