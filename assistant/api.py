@@ -484,6 +484,39 @@ def _write(
         [len(ss) for ss in spans],
         np.concatenate(per_chunk) if chunks else np.zeros((0, embedder.dimension), np.float32),
     )
+    save_index(
+        index_dir,
+        documents,
+        chunks,
+        vectors,
+        sentences,
+        embedder,
+        chunker,
+        retrieval,
+        lexical,
+        sources=[s.entry for s in sources],
+        hook=hook,
+        lock=False,
+    )
+    report.written = True
+    report.embedded, report.reused = len(todo), len(reused)
+    _count(report, chunks, len(documents))
+
+
+def save_index(
+    index_dir: Path,
+    documents: list[Document],
+    chunks: list[Chunk],
+    vectors: np.ndarray,
+    sentences: SentenceVectors,
+    embedder: Embedder,
+    chunker: ChunkerSettings,
+    retrieval: RetrievalSettings,
+    lexical: LexicalSettings,
+    **store_options,
+) -> None:
+    """Writes an index of these chunks and their vectors: builds BM25 and the background
+    questions' vectors, records the settings, and swaps it in (`store.save`)."""
     store.save(
         index_dir,
         documents=documents,
@@ -496,14 +529,9 @@ def _write(
         model=model_settings(embedder),
         chunker=chunker.to_dict(),
         retrieval=retrieval.to_dict(),
-        sources=[s.entry for s in sources],
-        hook=hook,
-        lock=False,
         sentences=sentences,
+        **store_options,
     )
-    report.written = True
-    report.embedded, report.reused = len(todo), len(reused)
-    _count(report, chunks, len(documents))
 
 
 def _sentence_spans(chunk_text: str, embedded: str) -> list[tuple[int, int]]:

@@ -211,11 +211,11 @@ def synthetic_index(
     chunk's vector is the model's vector of its first sentence (a few tokens, not the whole
     chunk), so questions find their passage and are answered (highlights included) as with a
     real index. Returns (index dir, build seconds or None when cached)."""
-    from assistant import api, store
+    from assistant import api
     from assistant.chunking import ChunkerSettings, chunk_document
     from assistant.documents import read_documents
     from assistant.embedding import get_embedder
-    from assistant.lexical import LexicalIndex, LexicalSettings, lexical_text
+    from assistant.lexical import LexicalSettings
     from assistant.retrieval import RetrievalSettings
     from assistant.sentence_vectors import SentenceVectors
 
@@ -246,20 +246,16 @@ def synthetic_index(
     counts = [len(api._sentence_spans(c.text, c.text)) for c in all_chunks]
     sentence_vectors = rng.normal(size=(sum(counts), DIMENSION)).astype(np.float32)
     sentence_vectors /= np.linalg.norm(sentence_vectors, axis=1, keepdims=True)
-    retrieval = RetrievalSettings()
-    store.save(
+    api.save_index(
         index_dir,
-        documents=documents,
-        chunks=all_chunks,
-        vectors=vectors,
-        lexical=LexicalIndex.build(
-            [lexical_text(c.title, c.text, lexical) for c in all_chunks], lexical
-        ),
-        background=api._background(embedder, vectors, retrieval),
-        model=api.model_settings(embedder),
-        chunker=chunker.to_dict(),
-        retrieval=retrieval.to_dict(),
-        sentences=SentenceVectors.from_parts(counts, sentence_vectors),
+        documents,
+        all_chunks,
+        vectors,
+        SentenceVectors.from_parts(counts, sentence_vectors),
+        embedder,
+        chunker,
+        RetrievalSettings(),
+        lexical,
     )
     stamp.write_text(key)
     return index_dir, time.perf_counter() - start
