@@ -275,24 +275,27 @@ class Embedder:
         tokens = self.tokenize(texts) if spans is not None else None
         order = np.argsort([len(t) for t in texts], kind="stable")
         vectors = np.empty((len(texts), self.dimension), dtype=np.float32)
+        span_vectors: list[np.ndarray | None] = [None] * len(texts)
         for start in range(0, len(texts), 1024):
             block = order[start : start + 1024]
-            vectors[block] = self.encode_torch([texts[i] for i in block], batch_size)
+            if spans is None:
+                vectors[block] = self.encode_torch([texts[i] for i in block], batch_size)
+            else:  # one pass: the chunk vector is the mean of the same token states
+                with self._lock:
+                    states = self.torch_model().encode(
+                        [texts[i] for i in block],
+                        batch_size=batch_size,
+                        output_value="token_embeddings",
+                        show_progress_bar=False,
+                    )
+                for i, state in zip(block, states, strict=True):
+                    hidden = state.float().numpy()
+                    vectors[i] = _mean_normalise(hidden[None], np.ones((1, len(hidden))))[0]
+                    span_vectors[i] = _span_means(hidden, tokens[i][1], spans[i])
             if progress:
                 progress(len(block))
         if spans is None:
             return vectors, None
-        with self._lock:
-            states = self.torch_model().encode(
-                texts,
-                batch_size=batch_size,
-                output_value="token_embeddings",
-                show_progress_bar=False,
-            )
-        span_vectors = [
-            _span_means(s.float().numpy(), t[1], sp)
-            for s, t, sp in zip(states, tokens, spans, strict=True)
-        ]
         return vectors, np.concatenate(span_vectors) if span_vectors else None
 
 

@@ -69,6 +69,18 @@ def test_torch_backend_gives_the_same_vectors():
     assert (vectors * Embedder().encode(texts)).sum(axis=1).min() >= 0.999
 
 
+def test_torch_backend_gives_chunk_and_sentence_vectors_from_one_pass(embedder):
+    torch_embedder = Embedder(backend="torch")
+    texts = ["Who condemned the PKK? Blinken did.", "Bread needs flour. Ovens need heat. Yes."]
+    spans = [[(0, 22), (23, 35)], [(0, 18), (19, 35), (36, 40)]]
+    vectors, sentences = torch_embedder.encode_with_spans(texts, spans)
+    reference = torch_embedder.encode_torch(texts)
+    assert (vectors * reference).sum(axis=1).min() >= 0.99999
+    fast_vectors, fast_sentences = embedder.encode_with_spans(texts, spans)
+    assert sentences.shape == fast_sentences.shape == (5, 384)
+    assert (sentences * fast_sentences).sum(axis=1).min() >= 0.999
+
+
 def test_counted_text_is_not_tokenised_again(embedder, monkeypatch):
     text = "A chunk the chunker has just counted, then encodes."
     n = embedder.count_tokens(text)
