@@ -69,6 +69,25 @@ def run_timed(cmd: list[str], timeout: int = 3600) -> tuple[float, float, str]:
     return wall, usage.ru_maxrss / 1024, stdout
 
 
+def cpu() -> dict:
+    """The processor and its widest vector instructions: the ratios depend on them (onnxruntime
+    uses AVX-512 where there is one; torch's float32 kernels gain less from it)."""
+    info = {"model": platform.processor() or platform.machine(), "vector_isa": "unknown"}
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return info
+    fields: dict[str, str] = {}
+    for line in text.splitlines():  # the first processor's lines are enough
+        key, _, value = line.partition(":")
+        fields.setdefault(key.strip(), value.strip())
+    flags = set(fields.get("flags", "").split())
+    info["model"] = fields.get("model name") or info["model"]
+    isa = [f for f in ("avx512f", "avx512_vnni", "avx512_bf16", "avx2", "fma") if f in flags]
+    info["vector_isa"] = " ".join(isa) or "none of avx2/avx512"
+    return info
+
+
 def setup_peers() -> str | None:
     """None when the reference stacks are ready, else why not."""
     try:
@@ -364,6 +383,8 @@ def main() -> None:
     corpus_path, questions_path = corpus_gen.write(work, args.passages, args.questions)
     questions = [json.loads(line) for line in questions_path.open()]
     tokens = corpus_tokens(corpus_path)
+    processor = cpu()
+    print(f"CPU: {processor['model']} ({processor['vector_isa']}), {os.cpu_count()} cores")
     print(
         f"Corpus: {args.passages:,} passages, {tokens:,} model tokens; "
         f"{len(questions)} questions; stacks: {', '.join(stacks)}",
@@ -392,6 +413,7 @@ def main() -> None:
             "cpus": os.cpu_count(),
             "platform": platform.platform(),
             "python": platform.python_version(),
+            "cpu": processor,
             "load_avg": os.getloadavg(),
         },
         "corpus": {"passages": args.passages, "questions": len(questions), "tokens": tokens},
