@@ -71,7 +71,7 @@ def run_timed(cmd: list[str], timeout: int = 3600) -> tuple[float, float, str]:
 
 def cpu() -> dict:
     """The processor and its widest vector instructions: the ratios depend on them (onnxruntime
-    uses AVX-512 where there is one; torch's float32 kernels gain less from it)."""
+    uses AVX-512 wherever there is one; the torch wheel's MKL takes a generic path on AMD)."""
     info = {"model": platform.processor() or platform.machine(), "vector_isa": "unknown"}
     try:
         text = Path("/proc/cpuinfo").read_text()
