@@ -35,21 +35,18 @@ from .embedding import Embedder, Progress, get_embedder
 from .errors import (
     AssistantError,
     DocumentError,
-    EmptyQuestionError,
     IndexCorruptError,
     IndexIncompatibleError,
     IndexMissingError,
     InvalidArgumentError,
     NoDocumentsError,
-    QuestionTooLongError,
 )
 from .lexical import LexicalIndex, LexicalSettings, lexical_text
 from .retrieval import RetrievalSettings, Retriever, check_mode
 from .schema import Answer, Chunk, Document, Passage, display_title
 from .sentence_vectors import SentenceVectors
+from .validation import MAX_K, MAX_QUESTION_CHARS, validate_k, validate_question  # noqa: F401
 
-MAX_QUESTION_CHARS = 20_000
-MAX_K = 50
 HIGHLIGHT_OVERLAP_WEIGHT = 0.1
 PACKAGE_DIR = Path(__file__).resolve().parent
 DEFAULT_CORPUS = PACKAGE_DIR / "corpus"
@@ -606,22 +603,6 @@ def load_index(index_dir: Path, embedder: Embedder, verify: bool = False) -> sto
 
 def _stderr(message: str) -> None:
     print(message, file=sys.stderr)
-
-
-def validate_k(k: int) -> None:
-    if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= MAX_K:
-        raise InvalidArgumentError(f"k must be a whole number from 1 to {MAX_K}, not {k!r}.")
-
-
-def validate_question(question: str, k: int = 3) -> str:
-    """The question, stripped; a clear error for an empty or oversized one or a bad k."""
-    if not isinstance(question, str) or not question.strip():
-        raise EmptyQuestionError()
-    question = question.strip()
-    if len(question) > MAX_QUESTION_CHARS:
-        raise QuestionTooLongError(len(question), MAX_QUESTION_CHARS)
-    validate_k(k)
-    return question
 
 
 class Assistant:
