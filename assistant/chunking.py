@@ -10,24 +10,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
 
 from .schema import Chunk, Document
 from .sentences import sentence_spans
+from .settings import ChunkerSettings
 
 CountTokens = Callable[[str], int]
-
-
-@dataclass(frozen=True)
-class ChunkerSettings:
-    name: str = "paragraph-sentence"
-    version: int = 4  # 4: chunks keep to one page and one section
-    window: int = 256  # the model's limit, [CLS] and [SEP] included
-    min_tokens: int = 24
-    title_prefix: bool = True  # the model sees "title: chunk text"; the chunk text stays exact
-
-    def to_dict(self) -> dict:
-        return asdict(self)
 
 
 def embedding_text(title: str, text: str, settings: ChunkerSettings) -> str:

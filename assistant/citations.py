@@ -7,9 +7,9 @@ from functools import lru_cache
 
 import numpy as np
 
-from .lexical import STOPWORDS
 from .schema import Chunk, Highlight, Source, display_title
 from .sentences import sentence_spans
+from .words import STOPWORDS
 
 _WORD = re.compile(r"[^\W_]+", re.UNICODE)
 

@@ -74,3 +74,7 @@ class IndexLockedError(AssistantError):
             f"Another ingest is writing the index at {index_dir}. "
             "Wait for it to finish, then run this command again."
         )
+
+
+class ConfigError(AssistantError):
+    """An environment variable or setting with a value that cannot be used."""

@@ -106,11 +106,23 @@ def load_dataset(folder: str | Path, split: str = "test") -> Dataset:
         qrels.setdefault(cells[0], {})[cells[1]] = relevance
     qrels = {q: r for q, r in qrels.items() if any(v > 0 for v in r.values())}
     queries = {}
-    for line in queries_file.read_text(encoding="utf-8").splitlines():
-        if line.strip():
+    for number, line in enumerate(queries_file.read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
             record = json.loads(line)
-            if str(record["_id"]) in qrels:
-                queries[str(record["_id"])] = record["text"]
+            qid, text = str(record["_id"]), record["text"]
+        except (ValueError, KeyError, TypeError):
+            raise DatasetError(
+                str(folder),
+                f'queries.jsonl line {number} is not a JSON object with "_id" and "text"',
+            ) from None
+        if qid in qrels:
+            queries[qid] = str(text)
+    if not qrels:
+        raise DatasetError(
+            str(folder), f"{qrels_file.name} judges no query as relevant to any document"
+        )
     missing = set(qrels) - set(queries)
     if missing:
         raise DatasetError(str(folder), f"{len(missing)} judged queries are not in queries.jsonl")

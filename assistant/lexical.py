@@ -4,42 +4,15 @@ from __future__ import annotations
 
 import json
 import logging
-import re
-from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 
-# Common function words and question words: they say nothing about which passage answers.
-STOPWORDS = frozenset(
-    """a an and are as at be been being but by can could did do does doing for from had has have
-    having he her here hers him his how i if in into is it its itself me my no not of on or our
-    ours she should so than that the their theirs them then there these they this those to was
-    we were what when where which while who whom whose why will with would you your yours about
-    after also any again against all am both did during each few further many more most much nor
-    only other over own same some such through under until up very just tell know say said does
-    please""".split()
-)
+from .settings import LexicalSettings
+from .words import bm25_terms
 
-
-_TOKEN = re.compile(r"(?u)\b\w\w+\b")
 PARAMS, VOCAB = "params.index.json", "vocab.index.json"
 ARRAYS = ("data.csc.index.npy", "indices.csc.index.npy", "indptr.csc.index.npy")
-
-
-@dataclass(frozen=True)
-class LexicalSettings:
-    """Tuned on the SciFact train split (scripts/tune_scifact.py): nDCG@10 is flat for k1 0.9-1.5
-    and b 0.3-0.4, and indexing the title with every chunk gains ~0.005 over chunk text alone."""
-
-    k1: float = 1.2
-    b: float = 0.4
-    stemmer: str = "english"
-    fields: str = "title+chunk-text"  # or "chunk-text": leave the document title out
-    stopwords: str = "assistant-v1"  # names STOPWORDS; change it when the list changes
-
-    def to_dict(self) -> dict:
-        return asdict(self)
 
 
 def lexical_text(title: str, text: str, settings: LexicalSettings) -> str:
@@ -76,7 +49,7 @@ class LexicalIndex:
         import bm25s
 
         stemmer = _stemmer(settings)
-        terms = [_terms(t, stemmer) for t in texts]
+        terms = [bm25_terms(t, stemmer) for t in texts]
         if not any(terms):  # bm25s cannot index a corpus without a single term
             nothing = np.zeros(0, dtype=np.float32)
             return cls(
@@ -139,7 +112,7 @@ class LexicalIndex:
         return cls(data, indices, indptr, vocab, n_docs, settings)
 
     def terms(self, text: str) -> list[str]:
-        return _terms(text, self._stemmer)
+        return bm25_terms(text, self._stemmer)
 
     def scores(self, query: str) -> np.ndarray:
         """BM25 of every chunk, divided by the sum of the query terms' idf (unknown terms get the
@@ -165,11 +138,6 @@ def _stemmer(settings: LexicalSettings):
     import Stemmer
 
     return Stemmer.Stemmer(settings.stemmer)
-
-
-def _terms(text: str, stemmer) -> list[str]:
-    """bm25s' tokenizer: lower-cased words of 2+ characters, minus stopwords, stemmed."""
-    return stemmer.stemWords([w for w in _TOKEN.findall(text.lower()) if w not in STOPWORDS])
 
 
 class _quiet:

@@ -6,9 +6,8 @@ answerability does not depend on the mode asked for.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass
 from functools import cached_property
 
 import numpy as np
@@ -16,45 +15,9 @@ import numpy as np
 from .citations import content_words, sentences_of
 from .errors import InvalidArgumentError
 from .schema import MODES, Chunk
+from .settings import RetrievalSettings, from_dict
 from .store import Index
-
-
-@dataclass(frozen=True)
-class RetrievalSettings:
-    """Stored in the index manifest, so every query uses the values the index was built with.
-    Fusion values were tuned on the SciFact train split (scripts/tune_scifact.py)."""
-
-    mode: str = "hybrid"
-    lexical_weight: float = 1.2  # hybrid score = cosine + lexical_weight * normalised BM25
-    depth: int = 100  # candidates taken from each of the dense and lexical rankings
-    # A passage sharing this much of its vocabulary with a better one is a near-copy of it
-    # (a reworded wire copy shares ~0.8, distinct paragraphs on one topic under 0.5).
-    near_duplicate: float = 0.7
-    # Answerability: a logistic model of the best cosine, the best BM25, the cosine to the
-    # closest generic question and log10(chunks in the index) (the best of many chunks is
-    # higher by chance), fitted by scripts/calibrate_answerability.py.
-    confidence_bias: float = 1.974
-    confidence_dense: float = 17.012
-    confidence_lexical: float = 3.475
-    confidence_background: float = -16.521
-    confidence_log_chunks: float = -1.543
-    # Passages are shown from this confidence on: refusing an answerable question is counted
-    # twice as costly as showing passages for one the documents do not answer.
-    answerable_at: float = 1 / 3
-    # An answer below this is shown as a weak match, with a warning: on the held-out question
-    # sets, the first passage shown is right 37% of the time below 0.7 and 83% above
-    # (scripts/weak_threshold.py).
-    weak_below: float = 0.7
-    # Generic questions this close to some chunk are about the corpus: they are left out.
-    background_max_corpus_similarity: float = 0.5
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict) -> RetrievalSettings:
-        known = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in d.items() if k in known})
+from .words import WORD
 
 
 @dataclass(frozen=True)
@@ -93,7 +56,6 @@ class _Hits(Sequence):
         )
 
 
-_WORDS = re.compile(r"\w+")
 _NO_ROWS = np.zeros(0, dtype=np.int64)
 _NO_SCORES = np.zeros(0, dtype=np.float32)
 CACHE_CHUNKS = 10_000  # chunks whose words and sentences a retriever keeps (~20 KB each)
@@ -122,7 +84,7 @@ def check_mode(mode: str) -> str:
 class Retriever:
     def __init__(self, index: Index) -> None:
         self.index = index
-        self.settings = RetrievalSettings.from_dict(index.settings)
+        self.settings = from_dict(RetrievalSettings, index.settings)
         self._words: dict[int, frozenset[str]] = {}  # per chunk id, kept between questions
         self._sentences: dict[int, list[tuple[int, int]]] = {}
         self._sentence_words: dict[int, list[frozenset[str]]] = {}
@@ -172,7 +134,7 @@ class Retriever:
 
     def words(self, chunk: Chunk) -> frozenset[str]:
         """The chunk's distinct words (case-folded), for the near-copy check."""
-        return _kept(self._words, chunk, lambda c: frozenset(_WORDS.findall(c.text.casefold())))
+        return _kept(self._words, chunk, lambda c: frozenset(WORD.findall(c.text.casefold())))
 
     def sentences(self, chunk: Chunk) -> list[tuple[int, int]]:
         """The chunk's sentence spans (offsets in its text), for highlights."""

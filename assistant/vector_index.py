@@ -17,47 +17,12 @@ was built with. `vectors.npy` is memory-mapped; an IVF file is read into memory 
 
 from __future__ import annotations
 
-import math
-from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 import faiss
 import numpy as np
 
-KINDS = ("auto", "flat", "ivf")
-
-
-@dataclass(frozen=True)
-class VectorIndexSettings:
-    kind: str = "auto"  # auto: flat below approximate_from chunks, ivf from there on
-    approximate_from: int = 200_000
-    lists_per_sqrt: float = 4.0  # IVF lists = lists_per_sqrt * sqrt(chunks), at most max_lists
-    max_lists: int = 16_384
-    nprobe: int = 160  # lists searched per query
-    rerank: int = 100  # approximate candidates re-scored exactly per query
-    train_per_list: int = 40  # training sample = train_per_list * lists (k-means)
-    train_iterations: int = 10
-    seed: int = 1234
-
-    def __post_init__(self) -> None:
-        if self.kind not in KINDS:
-            raise ValueError(f"vector index kind must be one of {KINDS}, not {self.kind!r}")
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict | None) -> VectorIndexSettings:
-        known = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in (d or {}).items() if k in known})
-
-    def kind_for(self, n: int) -> str:
-        if self.kind != "auto":
-            return self.kind
-        return "ivf" if n >= self.approximate_from else "flat"
-
-    def lists_for(self, n: int) -> int:
-        return max(1, min(self.max_lists, round(self.lists_per_sqrt * math.sqrt(n)), n // 39))
+from .settings import VectorIndexSettings
 
 
 def build(vectors: np.ndarray, settings: VectorIndexSettings | None = None) -> faiss.Index:

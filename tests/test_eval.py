@@ -111,3 +111,24 @@ def test_eval_cli_on_a_small_dataset(tmp_path):
     assert rebuilt.returncode == 0, rebuilt.stderr
     assert "Indexing" in rebuilt.stderr
     assert f"{by_mode['bm25']['ndcg@10']:.4f}" in rebuilt.stdout
+
+
+def _dataset(tmp_path, queries: str, qrels: str):
+    (tmp_path / "qrels").mkdir()
+    (tmp_path / "corpus.jsonl").write_text('{"_id": "d1", "text": "Some text."}\n')
+    (tmp_path / "queries.jsonl").write_text(queries)
+    (tmp_path / "qrels" / "test.tsv").write_text("query-id\tcorpus-id\tscore\n" + qrels)
+    return tmp_path
+
+
+@pytest.mark.parametrize("line", ["not json", '{"text": "no id"}', '["a list"]', '{"_id": "q1"}'])
+def test_a_bad_queries_line_is_named_not_a_traceback(tmp_path, line):
+    folder = _dataset(tmp_path, '{"_id": "q0", "text": "fine"}\n' + line + "\n", "q1\td1\t1\n")
+    with pytest.raises(DatasetError, match=r"queries.jsonl line 2 is not a JSON object"):
+        load_dataset(folder)
+
+
+def test_a_split_judging_nothing_relevant_is_refused_not_divided_by_zero(tmp_path):
+    folder = _dataset(tmp_path, '{"_id": "q1", "text": "a question"}\n', "q1\td1\t0\n")
+    with pytest.raises(DatasetError, match="judges no query as relevant"):
+        load_dataset(folder)

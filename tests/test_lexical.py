@@ -6,7 +6,8 @@ import sys
 import numpy as np
 import pytest
 
-from assistant.lexical import STOPWORDS, LexicalIndex, LexicalSettings
+from assistant.lexical import LexicalIndex, LexicalSettings
+from assistant.words import STOPWORDS
 from tests.conftest import ARTICLE
 
 QUESTIONS = [
