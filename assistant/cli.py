@@ -3,28 +3,90 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import os
+import re
 import sys
 import textwrap
 from pathlib import Path
 
+from . import settings
 from .citations import format_citation
 from .errors import AssistantError
 from .schema import MODES, Answer
 
 BOLD_YELLOW, RESET = "\033[1;33m", "\033[0m"
+# what a terminal must not receive from a document or a user: C0 controls but \n and \t, DEL,
+# C1 controls (U+009B is CSI) and lone surrogates (they cannot even be encoded)
+_UNSAFE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff]")
+_UNSAFE_IN_LINE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f-\x9f\ud800-\udfff]")  # \n too
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
+# json.dumps(ensure_ascii=False) escapes C0 only; these stay raw without this
+_JSON_UNSAFE = re.compile(r"[\x7f-\x9f\u2028\u2029\ud800-\udfff]")
+DEBUG_HINT = "run again with ASSISTANT_DEBUG=1 to see the traceback"
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = _parser()
-    args = parser.parse_args(argv)
+    args = _parser().parse_args(argv)
     try:
-        return args.run(args)
-    except AssistantError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
+        status = args.run(args)
+        sys.stdout.flush()  # a closed pipe shows here rather than at exit
+        return status
+    except BrokenPipeError:
+        # the reader went away (`| head`): stop quietly, as tools killed by SIGPIPE do
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
     except KeyboardInterrupt:
         return 130
+    except AssistantError as exc:
+        return _error(str(exc))
+    except Exception as exc:
+        if settings.debug():  # for developers: the traceback
+            raise
+        if isinstance(exc, OSError):
+            return _error(_os_error(exc))
+        first = (str(exc).strip().splitlines() or [""])[0]
+        return _error(
+            f"unexpected {type(exc).__name__}: {first or 'no details'}. This is a bug or an "
+            f"unusual setup: {DEBUG_HINT}, and please report it."
+        )
+
+
+def _error(message: str) -> int:
+    with contextlib.suppress(OSError):  # stderr may be gone too
+        print(f"error: {safe(message)}", file=sys.stderr)
+    return 1
+
+
+def _os_error(exc: OSError) -> str:
+    reason = exc.strerror or str(exc)
+    paths = [str(p) for p in (exc.filename, exc.filename2) if p is not None]
+    if not paths:
+        return f"{reason}. Check the disk and the paths given ({DEBUG_HINT})."
+    return (
+        f"cannot read/write {' and '.join(paths)}: {reason}. Check that the path exists and "
+        "that you may write there, or choose another index folder with --index."
+    )
+
+
+def safe(text: object, one_line: bool = False) -> str:
+    """Text fit for a terminal: control characters (but tab, and newline unless `one_line`) and
+    lone surrogates become visible escapes such as \\x1b, so a title cannot retitle or clear
+    the terminal (or, `one_line`, fake another line of a listing)."""
+
+    def escape(match: re.Match) -> str:
+        code = ord(match.group())
+        return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+    return (_UNSAFE_IN_LINE if one_line else _UNSAFE).sub(escape, str(text))
+
+
+def to_json(value: object, indent: int | None = None) -> str:
+    """json.dumps, with DEL, C1 controls, U+2028/2029 and lone surrogates escaped too: still
+    valid JSON of the same value, and safe to print."""
+    text = json.dumps(value, ensure_ascii=False, indent=indent)
+    return _JSON_UNSAFE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -51,7 +113,6 @@ def _parser() -> argparse.ArgumentParser:
     ingest.add_argument(
         "--strict", action="store_true", help="write nothing if any file fails (default: skip it)"
     )
-    ingest.add_argument("--skip-bad", action="store_true", help=argparse.SUPPRESS)  # the default
     ingest.add_argument(
         "--if-stale",
         action="store_true",
@@ -164,14 +225,14 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _ingest(args) -> int:
-    from .api import DEFAULT_CORPUS, ensure_default_index, ingest
+    from .api import DEFAULT_CORPUS, default_index_dir, ensure_default_index, ingest
 
     if args.if_stale:
         if args.paths:
             raise AssistantError("--if-stale only applies to the bundled article; leave out PATH.")
         built = ensure_default_index(args.index)
         if not built:
-            print(f"Index is up to date: {args.index or 'index/default'}", file=sys.stderr)
+            _note(f"Index is up to date: {args.index or default_index_dir()}")
         return 0
     report = ingest(
         args.paths or [DEFAULT_CORPUS],
@@ -206,18 +267,17 @@ def _progress():
 def _summary(report, strict: bool = False) -> int:
     """The per-file messages, then one summary; exit status 1 when something failed."""
     for note in report.notes:
-        print(f"note: {note}", file=sys.stderr)
+        _note(f"note: {note}")
     for failure in report.failures:
-        print(f"error: {failure}", file=sys.stderr)
+        _note(f"error: {failure}")
     for path in report.kept:
-        print(f"note: {path}: its earlier indexed version is kept", file=sys.stderr)
+        _note(f"note: {path}: its earlier indexed version is kept")
     for duplicate in report.duplicates:
-        print(f"note: {duplicate}: identical, indexed once", file=sys.stderr)
+        _note(f"note: {duplicate}: identical, indexed once")
     if report.failures and strict:
-        print(
+        _note(
             f"Nothing was written: {len(report.failures)} file(s) failed (--strict); the existing "
-            "index is unchanged.",
-            file=sys.stderr,
+            "index is unchanged."
         )
         return 1
     counts = ", ".join(
@@ -232,23 +292,22 @@ def _summary(report, strict: bool = False) -> int:
         if items
     )
     if report.written:
-        print(
+        _say(
             f"Indexed {report.documents} document(s) as {report.chunks} chunks "
             f"({report.tokens:,} tokens) in {report.index_dir}: {counts or 'no change'}; "
             f"embedded {report.embedded} chunks, reused {report.reused}, in {report.seconds:.1f} s"
         )
     else:
-        print(
+        _say(
             f"Index is up to date ({counts or 'no files'}): {report.documents} document(s), "
             f"{report.chunks} chunks in {report.index_dir}"
         )
     if report.failures:
-        print(
+        _note(
             f"{len(report.failures)} file(s) failed: "
             + "; ".join(f.path for f in report.failures)
             + (". The rest was indexed" if report.written else ". Nothing else changed")
-            + "; fix those and run ingest again.",
-            file=sys.stderr,
+            + "; fix those and run ingest again."
         )
         return 1
     return 0
@@ -266,12 +325,13 @@ def _list(args) -> int:
     documents = list_documents(args.index or default_index_dir())
     if args.json:
         for doc in documents:
-            print(json.dumps(doc.to_dict(), ensure_ascii=False))
+            print(to_json(doc.to_dict()))
         return 0
     for doc in documents:
         when = doc.indexed_at.replace("T", " ")[:16]
         extra = f"  (same as {doc.same_as}: indexed once)" if doc.same_as else ""
-        print(f"{doc.title}\n    {doc.path}  {doc.chunks} chunks  {when}{extra}")
+        title, path = safe(doc.title, one_line=True), safe(doc.path, one_line=True)
+        print(f"{title}\n    {path}  {doc.chunks} chunks  {when}{safe(extra, one_line=True)}")
     print(f"{len(documents)} file(s), {sum(d.chunks for d in documents)} chunks")
     return 0
 
@@ -285,36 +345,52 @@ def _open(index: Path | None):
 
 
 def _ask(args) -> int:
-    from .api import validate_k, validate_question
+    from .validation import validate_context, validate_k, validate_question
 
     validate_k(args.k)  # fail fast, before the model loads
+    if any(_SURROGATE.search(text) for text in (args.question, *args.context)):
+        # undecodable bytes in the arguments (Python keeps them as lone surrogates)
+        raise AssistantError(
+            "The question is not UTF-8 text; type it again, or set the terminal to UTF-8."
+        )
+    context = validate_context(args.context)
     if args.question != "-":
         validate_question(args.question, args.k)
     assistant = _open(args.index)
+
+    def answer(question: str) -> None:
+        result = assistant.ask(question, k=args.k, retriever=args.retriever, context=context)
+        print(to_json(result.to_dict()) if args.json else render_text(result, sys.stdout.isatty()))
+
     if args.question != "-":
-        answer = assistant.ask(
-            args.question, k=args.k, retriever=args.retriever, context=args.context
-        )
-        print(answer.to_json() if args.json else render_text(answer, color=sys.stdout.isatty()))
+        answer(args.question)
         return 0
     failed = 0
-    for line in sys.stdin:
-        question = line.strip()
+    for number, line in enumerate(sys.stdin.buffer, 1):  # bytes: one bad line fails alone
+        try:
+            question = line.decode("utf-8-sig" if number == 1 else "utf-8").strip()
+        except UnicodeDecodeError:
+            failed += _line_error(number, None, "not UTF-8 text; skipped", args.json)
+            continue
         if not question:
             continue
         try:
-            answer = assistant.ask(
-                question, k=args.k, retriever=args.retriever, context=args.context
-            )
+            answer(question)
         except AssistantError as exc:
-            failed += 1
-            print(f"error: {exc}", file=sys.stderr)
-            if args.json:
-                print(json.dumps({"question": question, "error": str(exc)}, ensure_ascii=False))
+            failed += _line_error(number, question, str(exc), args.json)
             continue
-        print(answer.to_json() if args.json else render_text(answer, color=sys.stdout.isatty()))
         sys.stdout.flush()
     return 1 if failed else 0
+
+
+def _line_error(number: int, question: str | None, message: str, as_json: bool) -> int:
+    """Reports a failed line of `ask -` on stderr (and in the JSON output, to keep it aligned
+    with the input); 1, to count it."""
+    _note(f"error: line {number}: {message}")
+    if as_json:
+        question_field = {} if question is None else {"question": question}
+        print(to_json({"line": number, **question_field, "error": message}))
+    return 1
 
 
 def _serve(args) -> int:
@@ -347,15 +423,15 @@ def _eval(args) -> int:
             args.split,
             modes,
             index_dir=args.index,
-            log=lambda message: print(message, file=sys.stderr),
+            log=_note,
             bar=sys.stderr.isatty(),
         )
     if not args.json:
-        print(format_table(results))
+        _say(format_table(results))
     elif len(results) == 1:
-        print(json.dumps(results[0].to_dict()))
+        print(to_json(results[0].to_dict()))
     else:
-        print(json.dumps({"results": [r.to_dict() for r in results]}))
+        print(to_json({"results": [r.to_dict() for r in results]}))
     return 0
 
 
@@ -371,7 +447,7 @@ def _eval_feedback(args, modes):
     if args.write:
         data = feedback.feedback_set(feedback.read_votes(assistant.index.path))
         feedback.write_beir(args.write, assistant.index, data)
-        print(f"Wrote {len(data.queries)} voted questions to {args.write}", file=sys.stderr)
+        _note(f"Wrote {len(data.queries)} voted questions to {args.write}")
     return results
 
 
@@ -381,22 +457,28 @@ def _info(args) -> int:
 
     index_dir = args.index or default_index_dir()
     manifest = store.read_manifest(index_dir)
-    print(
-        json.dumps(
-            {k: v for k, v in manifest.items() if k != "files"}, indent=2, ensure_ascii=False
-        )
-    )
+    print(to_json({k: v for k, v in manifest.items() if k != "files"}, indent=2))
     if args.verify:
         from .api import load_index
         from .embedding import get_embedder
 
         load_index(index_dir, get_embedder(), verify=True)
-        print(f"verified: all {len(manifest['files'])} files match their sha256", file=sys.stderr)
+        _note(f"verified: all {len(manifest['files'])} files match their sha256")
     return 0
 
 
+def _say(text: str) -> None:
+    print(safe(text))
+
+
+def _note(text: str) -> None:
+    print(safe(text), file=sys.stderr)
+
+
 def render_text(answer: Answer, color: bool = False) -> str:
-    lines = [f"Q: {answer.question}", ""]
+    """The answer for a terminal: document and user text made `safe`, the highlight in colour
+    (or between ** when `color` is off)."""
+    lines = [f"Q: {safe(answer.question)}", ""]
     if not answer.answerable:
         lines.append(
             "Nothing in the indexed documents answers this question. "
@@ -404,11 +486,13 @@ def render_text(answer: Answer, color: bool = False) -> str:
         )
         return "\n".join(lines) + "\n"
     for p in answer.passages:
-        h = p.highlight
+        h, text = p.highlight, p.text
         on, off = (BOLD_YELLOW, RESET) if color else ("**", "**")
-        marked = f"{p.text[: h.start]}{on}{p.text[h.start : h.end]}{off}{p.text[h.end :]}"
-        lines.append(f"[{p.rank}] {format_citation(p.source)}  (score {p.score:.2f})")
-        lines.append(f"    {p.source.path}")
+        before, inside, after = text[: h.start], text[h.start : h.end], text[h.end :]
+        marked = f"{safe(before)}{on}{safe(inside)}{off}{safe(after)}"
+        citation = safe(format_citation(p.source), one_line=True)
+        lines.append(f"[{p.rank}] {citation}  (score {p.score:.2f})")
+        lines.append(f"    {safe(p.source.path, one_line=True)}")
         for paragraph in marked.split("\n"):
             lines.extend(
                 textwrap.wrap(paragraph, 100, initial_indent="    ", subsequent_indent="    ")
