@@ -62,6 +62,13 @@ def default_index_dir() -> Path:
     return root / "index" / "default"
 
 
+def _index_path(index_dir: str | Path | None) -> Path:
+    """The index folder as an absolute path; a link to it is followed, so the folder, not the
+    link, is what a write replaces."""
+    path = Path(index_dir) if index_dir else default_index_dir()
+    return Path(os.path.realpath(path) if path.is_symlink() else os.path.abspath(path))
+
+
 def model_settings(embedder: Embedder) -> dict:
     return {"name": embedder.name, "dimension": embedder.dimension, "window": embedder.window}
 
@@ -144,10 +151,10 @@ def ingest(
     `ray`: embed on a Ray cluster (`ray_address`, $RAY_ADDRESS, or a local instance)."""
     started = time.monotonic()
     paths = list(paths)
-    index_dir = Path(index_dir) if index_dir else default_index_dir()
+    index_dir = _index_path(index_dir)
     report = IngestReport(index_dir)
+    store.prepare(index_dir)  # refuses a path whose contents are not ours to replace
     embedder = embedder or get_embedder()
-    index_dir.parent.mkdir(parents=True, exist_ok=True)
     with store.writer_lock(index_dir):
         store.remove_leftovers(index_dir)  # of writers killed earlier
         old = None if rebuild else _existing_index(index_dir, embedder)
@@ -186,9 +193,10 @@ def remove(
     """Removes from the index the files at or under `paths` (or with these document ids or
     shown paths), whether or not they still exist on disk. Nothing is embedded."""
     started = time.monotonic()
-    index_dir = Path(index_dir) if index_dir else default_index_dir()
+    index_dir = _index_path(index_dir)
     report = IngestReport(index_dir)
     store.read_manifest(index_dir)  # a clear error when there is no index
+    store.check_index_path(index_dir)
     embedder = embedder or get_embedder()
     with store.writer_lock(index_dir):
         old = load_index(index_dir, embedder)
@@ -564,12 +572,10 @@ def ensure_default_index(
 ) -> bool:
     """Builds the default index from the bundled article when it is missing, when the article
     or this version's retrieval settings changed, or when this version cannot load it. An index
-    holding any other document is never touched. True when it (re)built."""
-    index_dir = Path(index_dir) if index_dir else default_index_dir()
-    try:
-        manifest = store.read_manifest(index_dir)
-    except IndexMissingError:
-        manifest = None
+    holding any other document, and a path holding anything but an index, are never touched.
+    True when it (re)built."""
+    index_dir = _index_path(index_dir)
+    manifest = store.index_manifest(index_dir)
     if manifest is not None:
         bundled = {
             d.path: d.sha256
@@ -584,6 +590,7 @@ def ensure_default_index(
                 return False
             except (IndexIncompatibleError, IndexCorruptError):
                 pass
+    store.check_index_path(index_dir)
     (log or _stderr)(f"Indexing the bundled article into {index_dir} ...")
     ingest([DEFAULT_CORPUS], index_dir, rebuild=True)
     return True

@@ -12,6 +12,7 @@ import hashlib
 import json
 import os
 import re
+import stat
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,6 +20,7 @@ from pathlib import Path
 from .errors import DocumentError, NoDocumentsError
 from .schema import Document
 from .sentences import strip_span
+from .store import index_manifest
 
 SUPPORTED_SUFFIXES = (".txt", ".md", ".markdown", ".html", ".htm", ".pdf", ".docx", ".jsonl")
 SUPPORTED = ".txt, .md, .html, .pdf, .docx or .jsonl"
@@ -26,6 +28,9 @@ MAX_FILE_BYTES = 20 * 1024 * 1024  # text and HTML
 MAX_BINARY_BYTES = 100 * 1024 * 1024  # PDF and DOCX: mostly fonts, images and compression
 MAX_COLLECTION_BYTES = 512 * 1024 * 1024  # a .jsonl file holds many documents
 MAX_TITLE_CHARS = 150
+SYSTEM_TREES = ("/proc", "/sys", "/dev", "/run")  # the running system's own files
+REMOVABLE_MEDIA = "/run/media"  # where desktops mount USB drives: documents may be there
+FEEDBACK_SUFFIX = ".feedback.jsonl"  # the chat's votes, beside the index folder (feedback.py)
 
 NOT_TEXT = f"this looks like a binary file, not text; only {SUPPORTED} files are read"
 _MD_HEADING = re.compile(r"^[ \t]{0,3}#{1,6}[ \t]+")
@@ -97,18 +102,22 @@ def size_limit(path: Path) -> int:
 
 
 def read_file_bytes(path: Path) -> bytes:
-    """The file's bytes, refusing one over its format's size limit or that cannot be read."""
+    """The file's bytes, refusing one over its format's size limit or that cannot be read, and
+    anything but a regular file (a FIFO would block, a device never end)."""
     shown = display_path(path)
     limit = size_limit(path)
     try:
-        size = path.stat().st_size
-        if size > limit:
-            raise DocumentError(
-                shown,
-                f"the file is {size / 2**20:.1f} MiB; the limit for this type is "
-                f"{limit // 2**20} MiB. Split it into smaller files",
-            )
-        with open(path, "rb") as handle:
+        _check_regular(os.stat(path).st_mode, shown)  # before opening: opening may block
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+        with open(fd, "rb") as handle:
+            info = os.fstat(fd)
+            _check_regular(info.st_mode, shown)  # the path may have been swapped meanwhile
+            if info.st_size > limit:
+                raise DocumentError(
+                    shown,
+                    f"the file is {info.st_size / 2**20:.1f} MiB; the limit for this type is "
+                    f"{limit // 2**20} MiB. Split it into smaller files",
+                )
             raw = handle.read(limit + 1)
     except OSError as exc:
         if exc.errno == 40:  # ELOOP
@@ -119,6 +128,35 @@ def read_file_bytes(path: Path) -> bytes:
     if len(raw) > limit:
         raise DocumentError(shown, f"the file grew past the {limit // 2**20} MiB limit")
     return raw
+
+
+def _check_regular(mode: int, shown: str) -> None:
+    if not stat.S_ISREG(mode):
+        raise DocumentError(shown, not_regular(mode))
+
+
+def not_regular(mode: int) -> str:
+    kinds = (
+        (stat.S_ISDIR, "a folder"),
+        (stat.S_ISFIFO, "a FIFO, a named pipe"),
+        (stat.S_ISSOCK, "a socket"),
+        (stat.S_ISCHR, "a character device"),
+        (stat.S_ISBLK, "a block device"),
+    )
+    kind = next((name for test, name in kinds if test(mode)), "a special file")
+    return f"not a regular file ({kind}); only regular files are read"
+
+
+def system_tree(path: str | Path) -> str | None:
+    """The system tree (/proc, /sys, /dev, /run) `path` is in once links are followed."""
+    real = os.path.realpath(path)
+    if _within(real, REMOVABLE_MEDIA):
+        return None
+    return next((tree for tree in SYSTEM_TREES if _within(real, tree)), None)
+
+
+def _within(path: str, folder: str) -> bool:
+    return path == folder or path.startswith(folder.rstrip(os.sep) + os.sep)
 
 
 def read_documents(path: Path, doc_id: str, raw: bytes | None = None) -> list[Document]:
@@ -175,6 +213,12 @@ def _extracted_document(path: Path, doc_id: str, raw: bytes, shown: str, suffix:
     text = extracted.text
     if not text.strip():
         raise DocumentError(shown, "no readable text was found in the file")
+    if len(text) > formats.MAX_TEXT_CHARS:
+        raise DocumentError(
+            shown,
+            f"the file holds {len(text):,} characters of text; the limit is "
+            f"{formats.MAX_TEXT_CHARS:,}. Split it into smaller files",
+        )
     paragraphs = paragraph_spans(text, markdown=False)
     return Document(
         doc_id=doc_id,
@@ -268,51 +312,105 @@ class Walk:
 
 
 def walk(paths: Iterable[str | Path]) -> Walk:
-    """Every supported file under `paths`, recursively. Hidden files, unsupported types and
-    symlink loops are skipped with a note; linked folders are followed once."""
+    """Every supported file under `paths`, recursively. Hidden files, unsupported types, symlink
+    loops, index folders and links into system trees are skipped with a note; linked folders are
+    followed once. A given path that is not a regular file or folder, or is in a system tree or
+    an index folder, fails."""
     result = Walk()
     for given in paths:
         root = Path(given)
-        if root.is_dir():
-            seen = {os.path.realpath(root)}
-            for dirpath, dirnames, filenames in os.walk(root, followlinks=True):
-                keep = []
-                for d in sorted(dirnames):
-                    real = os.path.realpath(os.path.join(dirpath, d))
-                    if d.startswith("."):
-                        continue
-                    if real in seen:
-                        result.notes.append(
-                            f"skipped {display_path(Path(dirpath, d))}: a link to a folder "
-                            "already walked (a symlink loop?)"
-                        )
-                        continue
-                    seen.add(real)
-                    keep.append(d)
-                dirnames[:] = keep
-                for name in sorted(filenames):
-                    file = Path(dirpath, name)
-                    if name.startswith("."):
-                        continue
-                    if file.suffix.lower() in SUPPORTED_SUFFIXES:
-                        result.files.append((file, _doc_id(file.relative_to(root))))
-                    else:
-                        result.notes.append(f"skipped {display_path(file)}: not a {SUPPORTED} file")
-        elif root.is_file():
-            if root.suffix.lower() not in SUPPORTED_SUFFIXES:
-                result.failures.append(
-                    DocumentError(str(given), f"unsupported file type; give {SUPPORTED} files")
-                )
+        try:
+            mode = root.stat().st_mode
+        except OSError as exc:
+            if root.is_symlink():
+                reason = "a broken link or a symlink loop; nothing to read"
+            elif isinstance(exc, (FileNotFoundError, NotADirectoryError)):
+                result.missing.append(root)
+                continue
             else:
-                result.files.append((root, _doc_id(Path(root.name))))
-        elif root.is_symlink():
-            result.failures.append(
-                DocumentError(str(given), "a broken link or a symlink loop; nothing to read")
-            )
+                reason = f"cannot be read ({exc.strerror or exc})"
+            result.failures.append(DocumentError(str(given), reason))
+            continue
+        refused = _refused(root, mode)
+        if refused:
+            result.failures.append(DocumentError(str(given), refused))
+        elif stat.S_ISDIR(mode):
+            _walk_folder(root, result)
         else:
-            result.missing.append(root)
+            result.files.append((root, _doc_id(Path(root.name))))
     result.files = _unique_ids(result.files)
     return result
+
+
+def _refused(root: Path, mode: int) -> str | None:
+    """Why a given path is not read, or None."""
+    if not (stat.S_ISDIR(mode) or stat.S_ISREG(mode)):
+        return not_regular(mode)
+    tree = system_tree(root)
+    if tree:
+        return f"this is in {tree}, the running system's own files; give your documents"
+    if stat.S_ISDIR(mode) and index_manifest(root) is not None:
+        return "this is an index folder, not documents; give the documents it was built from"
+    if stat.S_ISREG(mode) and root.suffix.lower() not in SUPPORTED_SUFFIXES:
+        return f"unsupported file type; give {SUPPORTED} files"
+    return None
+
+
+def _walk_folder(root: Path, result: Walk) -> None:
+    top = os.path.realpath(root)
+    seen = {top}
+
+    def unreadable(error: OSError) -> None:
+        shown = display_path(Path(error.filename))
+        result.notes.append(f"skipped {shown}: cannot read this folder ({error.strerror})")
+
+    for dirpath, dirnames, filenames in os.walk(root, onerror=unreadable, followlinks=True):
+        keep = []
+        for d in sorted(dirnames):
+            if d.startswith("."):
+                continue
+            skipped = _skipped_folder(Path(dirpath, d), top, seen)
+            if skipped:
+                result.notes.append(f"skipped {display_path(Path(dirpath, d))}: {skipped}")
+            else:
+                keep.append(d)
+        dirnames[:] = keep
+        for name in sorted(filenames):
+            file = Path(dirpath, name)
+            if name.startswith("."):
+                continue
+            skipped = _skipped_file(file)
+            if skipped:
+                result.notes.append(f"skipped {display_path(file)}: {skipped}")
+            else:
+                result.files.append((file, _doc_id(file.relative_to(root))))
+
+
+def _skipped_folder(folder: Path, top: str, seen: set[str]) -> str | None:
+    real = os.path.realpath(folder)
+    tree = system_tree(real)
+    if tree:
+        return f"it leads into {tree}, the running system's own files"
+    if real in seen:
+        return "a link to a folder already walked (a symlink loop?)"
+    if _within(top, real):
+        return "a link to a folder that holds this one (a symlink loop)"
+    if index_manifest(folder) is not None:
+        return "an index folder (its files are not documents)"
+    seen.add(real)
+    return None
+
+
+def _skipped_file(file: Path) -> str | None:
+    if file.suffix.lower() not in SUPPORTED_SUFFIXES:
+        return f"not a {SUPPORTED} file"
+    tree = system_tree(file) if file.is_symlink() else None
+    if tree:
+        return f"a link into {tree}, the running system's own files"
+    index = file.with_name(file.name.removesuffix(FEEDBACK_SUFFIX))
+    if file.name.endswith(FEEDBACK_SUFFIX) and index_manifest(index) is not None:
+        return "the chat's votes on the index beside it, not a document"
+    return None
 
 
 def find_files(paths: Iterable[str | Path]) -> tuple[list[tuple[Path, str]], list[str]]:

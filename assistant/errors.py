@@ -46,8 +46,19 @@ class NoDocumentsError(AssistantError):
     pass
 
 
+CHOOSE_ANOTHER_FOLDER = (
+    "Choose an empty or new folder for the index (--index FOLDER, or $ASSISTANT_INDEX)."
+)
+
+
 class IndexMissingError(AssistantError):
-    def __init__(self, index_dir: str) -> None:
+    def __init__(self, index_dir: str, occupied: bool = False) -> None:
+        if occupied:  # a file, or a folder of other things: an ingest there would be refused
+            super().__init__(
+                f"No index found at {index_dir}: it holds other things, which are left as they "
+                f"are. {CHOOSE_ANOTHER_FOLDER}"
+            )
+            return
         super().__init__(
             f"No index found at {index_dir}. "
             f"Build it with: assistant ingest PATH... --index {index_dir}"
@@ -55,9 +66,10 @@ class IndexMissingError(AssistantError):
 
 
 class IndexIncompatibleError(AssistantError):
-    def __init__(self, index_dir: str, reason: str, rebuild_hint: str) -> None:
+    def __init__(self, index_dir: str, reason: str, rebuild_hint: str, advice: str = "") -> None:
         super().__init__(
-            f"The index at {index_dir} cannot be used: {reason}. Rebuild it with: {rebuild_hint}"
+            f"The index at {index_dir} cannot be used: {reason}. "
+            + (advice or f"Rebuild it with: {rebuild_hint}")
         )
 
 
@@ -78,3 +90,13 @@ class IndexLockedError(AssistantError):
 
 class ConfigError(AssistantError):
     """An environment variable or setting with a value that cannot be used."""
+
+
+class IndexPathError(AssistantError):
+    """An index cannot be written at this path without destroying what is there (or at all)."""
+
+    def __init__(self, path: str, reason: str, advice: str = CHOOSE_ANOTHER_FOLDER) -> None:
+        self.path = path
+        super().__init__(
+            f"Cannot write an index to {path}: {reason}. Nothing was changed. {advice}"
+        )

@@ -1,19 +1,27 @@
 """Text out of HTML, PDF and DOCX files: the extracted text, its pages, sections and metadata.
 
 Every extractor returns paragraphs joined by blank lines, so the plain-text paragraph rules apply
-to the result and citations are character spans into exactly this text.
+to the result and citations are character spans into exactly this text. Each file's work is
+bounded (`MAX_*`): a small file can unpack to far more text than it holds.
 """
 
 from __future__ import annotations
 
 import io
 import re
+import time
 from dataclasses import dataclass, field
 
 from .errors import DocumentError
 
 INSTALL = ".venv/bin/pip install -e ."
 DOCX_TEMPLATE_DATE = "2013-12-23"  # python-docx's blank template says it was created then
+MAX_TEXT_CHARS = 20 * 2**20  # as much text as the largest .txt file read (20 MiB)
+MAX_PDF_PAGES = 5_000
+MAX_PAGE_CHARS = 1_000_000  # a dense page holds a few thousand; pypdf slows quadratically beyond
+MAX_PDF_SECONDS = 120  # reading one PDF's text, checked between drawing operations
+MAX_DOCX_UNPACKED_BYTES = 512 * 2**20  # the .docx (a zip archive) unpacked
+SLOW_PDF = "the PDF may be made to be slow to read; split it or re-save it"
 
 
 @dataclass
@@ -171,7 +179,7 @@ def read_pdf(raw: bytes, path: str) -> Extracted:
                     "the PDF is protected by a password; save an unprotected copy "
                     "(e.g. qpdf --decrypt --password=... in.pdf out.pdf) and add that",
                 )
-        pages = [page.extract_text() or "" for page in reader.pages]
+        pages = _page_texts(reader, path)
         info = reader.metadata or {}
     except DocumentError:
         raise
@@ -202,6 +210,84 @@ def read_pdf(raw: bytes, path: str) -> Extracted:
     return out
 
 
+def _page_texts(reader, path: str) -> list[str]:
+    """Each page's text, within bounds. Pages sharing their content stream and resources are
+    read once: a small PDF can show one huge compressed stream on every page."""
+    count = len(reader.pages)
+    if count > MAX_PDF_PAGES:
+        raise DocumentError(
+            path, f"the PDF has {count:,} pages; the limit is {MAX_PDF_PAGES:,}. Split it"
+        )
+    deadline = time.monotonic() + MAX_PDF_SECONDS
+    texts: list[str] = []
+    total = 0
+    by_content: dict[tuple, str] = {}
+    for number, page in enumerate(reader.pages, 1):
+        key = _content_key(page)
+        text = by_content.get(key) if key else None
+        if text is None:
+            text = _page_text(page, f"page {number} of {count}", deadline, path)
+            if key:
+                by_content[key] = text
+        total += len(text)
+        if total > MAX_TEXT_CHARS:
+            raise DocumentError(
+                path,
+                f"the PDF holds over {MAX_TEXT_CHARS:,} characters of text (the limit, passed "
+                f"at page {number} of {count}); split it into smaller files",
+            )
+        texts.append(text)
+    return texts
+
+
+class _Stop(Exception):
+    pass
+
+
+def _page_text(page, where: str, deadline: float, path: str) -> str:
+    """One page's text; stops when the page shows too much text or the time is up."""
+    stop: list[str] = []  # sticky: pypdf logs and skips errors raised inside form XObjects
+    shown = 0
+
+    def guard(operator: bytes, operands: list, *_) -> None:
+        nonlocal shown
+        if operator in (b"Tj", b"TJ", b"'", b'"'):
+            shown += _shown_chars(operands)
+            if shown > MAX_PAGE_CHARS and not stop:
+                stop.append(f"{where} shows over {MAX_PAGE_CHARS:,} characters")
+        if time.monotonic() > deadline and not stop:
+            stop.append(f"reading its text took over {MAX_PDF_SECONDS} s (stopped at {where})")
+        if stop:
+            raise _Stop
+
+    try:
+        guard(b"", [])  # the time may be up already
+        text = page.extract_text(visitor_operand_before=guard) or ""
+    except _Stop:
+        pass
+    if stop:
+        raise DocumentError(path, f"{stop[0]}; {SLOW_PDF}")
+    return text
+
+
+def _shown_chars(operands: list) -> int:
+    """The characters (string bytes) a text-showing operator's operands hold."""
+    items = [x for o in operands for x in (o if isinstance(o, list) else [o])]
+    return sum(len(x) for x in items if isinstance(x, (str, bytes)))
+
+
+def _content_key(page) -> tuple | None:
+    """What a page's text depends on, when its content is a shared (indirect) object."""
+    from pypdf.generic import IndirectObject
+
+    contents = page.get("/Contents")  # unresolved: an indirect reference when shared
+    parts = contents if isinstance(contents, list) else [contents]
+    if not parts or not all(isinstance(p, IndirectObject) for p in parts):
+        return None
+    refs = tuple((p.idnum, p.generation) for p in parts)
+    return refs, repr(page.get("/Resources")), repr(page.get("/Rotate"))
+
+
 def _pdf_date(value: str) -> str:
     match = re.match(r"D?:?(\d{4})(\d{2})?(\d{2})?", value)
     if not match:
@@ -215,12 +301,22 @@ def _pdf_date(value: str) -> str:
 def read_docx(raw: bytes, path: str) -> Extracted:
     """Paragraphs and tables in document order (python-docx); headings become sections and the
     Title style (or the core title property) the title."""
+    import zipfile
+
     try:
         import docx
         from docx.table import Table
     except ImportError:
         raise _missing("python-docx", path) from None
     try:
+        with zipfile.ZipFile(io.BytesIO(raw)) as archive:
+            unpacked = sum(member.file_size for member in archive.infolist())
+        if unpacked > MAX_DOCX_UNPACKED_BYTES:
+            raise DocumentError(
+                path,
+                f"the .docx unpacks to {unpacked / 2**20:,.0f} MiB; the limit is "
+                f"{MAX_DOCX_UNPACKED_BYTES // 2**20} MiB. Split it into smaller files",
+            )
         document = docx.Document(io.BytesIO(raw))
         blocks: list[tuple[str, str]] = []  # (kind, text)
         for item in document.iter_inner_content():

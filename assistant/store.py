@@ -12,7 +12,8 @@
 
 A write goes to a new sibling folder that is swapped in by one atomic exchange of the two folders
 (renameat2 RENAME_EXCHANGE; two renames where the file system lacks it), under a lock, so readers
-see either the old index or the new one, never a half-written one.
+see either the old index or the new one, never a half-written one. Only a folder that is one of
+these indexes, holding nothing its manifest does not list, is ever replaced (`check_index_path`).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import hashlib
 import json
 import os
 import shutil
+import stat
 import tempfile
 import time
 from collections import Counter
@@ -38,6 +40,7 @@ from .errors import (
     IndexIncompatibleError,
     IndexLockedError,
     IndexMissingError,
+    IndexPathError,
 )
 from .jsonlines import JsonLines, JsonLinesByKey
 from .lexical import LexicalIndex, LexicalSettings
@@ -73,6 +76,105 @@ def rebuild_hint(index_dir: Path) -> str:
     return f"assistant ingest PATH... --rebuild --index {index_dir}"
 
 
+def index_manifest(folder: Path) -> dict | None:
+    """The manifest of the index of this assistant in `folder`; None when it holds none."""
+    try:
+        fd = os.open(Path(folder) / "manifest.json", os.O_RDONLY | os.O_NONBLOCK)
+        with open(fd, "rb") as handle:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                return None
+            if FORMAT.encode() not in handle.read(4096):  # ours names its format first
+                return None
+            handle.seek(0)
+            manifest = json.loads(handle.read())
+    except (OSError, ValueError):
+        return None
+    return manifest if isinstance(manifest, dict) and manifest.get("format") == FORMAT else None
+
+
+def check_index_path(index_dir: Path) -> None:
+    """Refuses a path where writing an index would destroy something else: a file, a link, a
+    folder that is not an index of this assistant, or one holding files its manifest does not
+    list. A new path or an empty folder is fine."""
+    index_dir = Path(index_dir)
+    shown = str(index_dir)
+    if os.path.islink(index_dir):
+        raise IndexPathError(
+            shown, f"it is a link (to {os.readlink(index_dir)})", "Give the folder it points to."
+        )
+    if not os.path.lexists(index_dir):
+        return
+    if not index_dir.is_dir():
+        raise IndexPathError(shown, "it is a file, not an index folder")
+    try:
+        names = sorted(os.listdir(index_dir))
+    except OSError as exc:
+        raise IndexPathError(shown, f"its contents cannot be listed ({exc.strerror})") from None
+    manifest = index_manifest(index_dir)
+    if names and manifest is None:
+        raise IndexPathError(
+            shown,
+            f"it holds {_count(names, 'file or folder', 'files or folders')} "
+            f"(e.g. {', '.join(names[:3])}) and no index of this assistant",
+        )
+    unlisted = _unlisted(index_dir, manifest or {})
+    if unlisted:
+        raise IndexPathError(
+            shown,
+            f"it is an index, but also holds "
+            f"{_count(unlisted, 'file or folder', 'files or folders')} its manifest does not "
+            f"list: {', '.join(unlisted[:5])}",
+            f"Move them out of {shown}, then run this again.",
+        )
+
+
+def prepare(index_dir: Path) -> None:
+    """Checks the index path (`check_index_path`) and creates its parent folder."""
+    check_index_path(index_dir)
+    with _creating(index_dir):
+        Path(index_dir).parent.mkdir(parents=True, exist_ok=True)
+
+
+def _occupied(path: Path) -> bool:
+    """Something is there: a file, or a folder that is not empty (or cannot be listed)."""
+    if not os.path.lexists(path):
+        return False
+    try:
+        return not os.path.isdir(path) or bool(os.listdir(path))
+    except OSError:
+        return True
+
+
+def _unlisted(index_dir: Path, manifest: dict) -> list[str]:
+    """Files and folders in an index folder that are not part of the index."""
+    listed = set(manifest.get("files") or {}) | {"manifest.json"}
+    listed |= {str(parent) for name in listed for parent in Path(name).parents}
+    unlisted = []
+    for dirpath, dirnames, filenames in os.walk(index_dir):
+        folder = os.path.relpath(dirpath, index_dir)
+        relative = {n: os.path.normpath(os.path.join(folder, n)) for n in dirnames + filenames}
+        unlisted += [r for r in relative.values() if r not in listed]
+        dirnames[:] = [d for d in dirnames if relative[d] in listed]  # an unlisted one: named once
+    return sorted(unlisted)
+
+
+def _count(items: Sequence, one: str, many: str) -> str:
+    return f"{len(items)} {one if len(items) == 1 else many}"
+
+
+@contextlib.contextmanager
+def _creating(index_dir: Path) -> Iterator[None]:
+    """Turns a failure to create the lock file or the new folder into a clear message."""
+    try:
+        yield
+    except OSError as exc:
+        raise IndexPathError(
+            str(index_dir),
+            f"cannot create files in {Path(index_dir).parent} ({exc.strerror or exc})",
+            "Choose a folder you can write to (--index FOLDER), or make this one writable.",
+        ) from None
+
+
 def save(
     index_dir: Path,
     *,
@@ -95,10 +197,11 @@ def save(
     hook = hook or (lambda step: None)
     index_dir = Path(index_dir)
     vector_settings = vector_settings or vector_index.VectorIndexSettings()
-    index_dir.parent.mkdir(parents=True, exist_ok=True)
+    prepare(index_dir)
     with writer_lock(index_dir) if lock else contextlib.nullcontext():
         remove_leftovers(index_dir)
-        new = Path(tempfile.mkdtemp(prefix=f".{index_dir.name}.new-", dir=index_dir.parent))
+        with _creating(index_dir):
+            new = Path(tempfile.mkdtemp(prefix=f".{index_dir.name}.new-", dir=index_dir.parent))
         new.chmod(0o755)
         try:
             vectors = np.ascontiguousarray(vectors, dtype=np.float32)
@@ -134,6 +237,7 @@ def save(
             )
             _fsync_dir(new)
             hook("manifest")
+            check_index_path(index_dir)  # again: files may have been put there meanwhile
             _swap_in(new, index_dir, hook)
         except BaseException:
             shutil.rmtree(new, ignore_errors=True)
@@ -181,7 +285,13 @@ def _load(
         return IndexIncompatibleError(str(index_dir), reason, hint)
 
     if manifest.get("format") != FORMAT:
-        raise refuse("it is not an index made by this assistant")
+        raise IndexIncompatibleError(
+            str(index_dir),
+            "it is not an index made by this assistant",
+            hint,
+            advice="It is left as it is; build an index in an empty or new folder: "
+            "assistant ingest PATH... --index NEW_FOLDER",
+        )
     if manifest.get("format_version") != FORMAT_VERSION:
         raise refuse(
             f"it has format version {manifest.get('format_version')}, "
@@ -195,7 +305,7 @@ def _load(
         raise refuse(f"it was built with lexical settings {manifest.get('lexical')}, not {lexical}")
 
     expected, found = manifest.get("files", {}), _file_entries(index_dir, hashes=verify)
-    for name in sorted(set(expected) | set(found)):
+    for name in sorted(expected):  # files it does not list are not part of it (a write refuses)
         if name not in found:
             raise IndexCorruptError(str(index_dir), f"{name} is missing", hint)
         recorded = expected.get(name) or {}
@@ -247,12 +357,15 @@ def _load(
 def read_manifest(index_dir: Path) -> dict:
     path = Path(index_dir) / "manifest.json"
     if not path.is_file():
-        raise IndexMissingError(str(index_dir))
+        raise IndexMissingError(str(index_dir), occupied=_occupied(index_dir))
     try:
         return json.loads(path.read_text(encoding="utf-8"))
     except (ValueError, OSError) as exc:
         raise IndexCorruptError(
-            str(index_dir), f"manifest.json is unreadable: {exc}", rebuild_hint(index_dir)
+            str(index_dir),
+            f"manifest.json is unreadable: {exc}",
+            f"assistant ingest PATH... --index {index_dir}, once you have deleted {index_dir} "
+            "(check that it holds nothing else of yours)",
         ) from None
 
 
@@ -261,7 +374,9 @@ def writer_lock(index_dir: Path) -> Iterator[None]:
     import fcntl
 
     lock_path = index_dir.parent / f".{index_dir.name}.lock"
-    with open(lock_path, "w") as handle:
+    with _creating(index_dir):
+        handle = open(lock_path, "w")  # noqa: SIM115 (closed below)
+    with handle:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

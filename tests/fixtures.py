@@ -53,3 +53,31 @@ def make_html(path: Path, title: str, paragraphs: list[str], author: str = "") -
         encoding="utf-8",
     )
     return path
+
+
+def make_pdf_bomb(path: Path, pages: int = 100, repeats: int = 20_000) -> Path:
+    """A small PDF whose pages all show one flate-compressed content stream of `repeats` text
+    operators (22 KB on disk, 480,000 characters of text per page with the defaults)."""
+    import zlib
+
+    content = b"BT /F1 12 Tf 72 720 Td " + b"(Ha ha ha ha ha ha ha ha.) Tj " * repeats + b"ET"
+    stream = zlib.compress(content, 9)
+    font = b"<< /Font << /F1 << /Type /Font /Subtype /Type1 /BaseFont /Helvetica >> >> >>"
+    kids = " ".join(f"{4 + i} 0 R" for i in range(pages)).encode()
+    objects = [
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        b"<< /Type /Pages /Count %d /Kids [%s] >>" % (pages, kids),
+        b"<< /Length %d /Filter /FlateDecode >>\nstream\n%s\nendstream" % (len(stream), stream),
+    ] + [b"<< /Type /Page /Parent 2 0 R /Contents 3 0 R /Resources %s >>" % font] * pages
+    out = bytearray(b"%PDF-1.7\n")
+    offsets = []
+    for number, body in enumerate(objects, 1):
+        offsets.append(len(out))
+        out += b"%d 0 obj\n%s\nendobj\n" % (number, body)
+    xref = len(out)
+    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
+    out += b"".join(b"%010d 00000 n \n" % offset for offset in offsets)
+    trailer = b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n"
+    out += trailer % (len(objects) + 1, xref)
+    path.write_bytes(bytes(out))
+    return path
