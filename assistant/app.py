@@ -3,32 +3,41 @@
 The conversation is rendered by `chat_html` into one gr.HTML (Gradio's Chatbot strips the
 buttons and data attributes citations need). Its small script (CHAT_JS) handles the buttons:
 a citation opens the source viewer (server function `open_source`), a thumb records a vote
-(`record_vote`), a copy button copies the quote with its citation. Settings are ordinary
-components, so they belong to the browser session that set them.
+(`record_vote`, only on a passage shown in that browser session), a copy button copies the
+quote with its citation. Settings are ordinary components, so they belong to the browser
+session that set them. Everything taken from documents is shown as plain text.
 """
 
 from __future__ import annotations
 
-import html
+import errno
 import json
 import os
-import tempfile
+import socket
 import threading
-import time
-import uuid
+from html import escape
 from pathlib import Path
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
 import gradio as gr  # noqa: E402
+from starlette.middleware import Middleware  # noqa: E402
 
-from . import feedback  # noqa: E402
+from . import feedback, store  # noqa: E402
 from .api import Assistant, default_index_dir  # noqa: E402
 from .app_documents import MAX_UPLOAD_BYTES, documents_panel  # noqa: E402
 from .chat_html import VIEWER_EMPTY, conversation_html, viewer_html  # noqa: E402
-from .errors import AssistantError, InvalidArgumentError  # noqa: E402
+from .errors import AssistantError, IndexMissingError, InvalidArgumentError  # noqa: E402
 from .export import conversation_markdown  # noqa: E402
-from .security import check_exposure  # noqa: E402
+from .security import (  # noqa: E402
+    LoginRateLimit,
+    RateLimit,
+    ServerFunctionGuard,
+    UploadSizeLimit,
+    check_exposure,
+    session_of,
+)
+from .validation import clean_text, validate_context, validate_k, validate_question  # noqa: E402
 
 EXAMPLES = [
     "How many deaths is the PKK responsible for?",
@@ -61,6 +70,9 @@ CSS = """
 .state-answered { border-color: #16a34a; background: rgba(22, 163, 74, 0.10); }
 .state-weak { border-color: #d97706; background: rgba(217, 119, 6, 0.14); }
 .state-not_found, .state-error { border-color: #6b7280; background: rgba(107, 114, 128, 0.12); }
+.index-warning { margin: 6px 0; padding: 6px 10px; border-radius: 6px; overflow-wrap: anywhere;
+  border-left: 4px solid #d97706; background: rgba(217, 119, 6, 0.14); }
+#header p { overflow-wrap: anywhere; }
 .searched { font-size: 0.85em; opacity: 0.8; margin: 0 0 6px; }
 .not-found { display: none; }
 ol.passages { list-style: none; padding: 0; margin: 0; display: flex; flex-direction: column;
@@ -215,19 +227,15 @@ async function openSource(button) {
 }
 
 async function vote(button) {
-  const turn = button.closest('.turn');
-  const cite = button.closest('.answer-passage').querySelector('button.cite');
-  const value = +button.dataset.vote;
   say(button, 'Saving…');
   try {
-    const message = await server.record_vote({
-      index: button.dataset.index, rank: +button.dataset.rank, vote: value,
-      question: turn.dataset.question, searched: turn.dataset.searched,
-      retriever: turn.dataset.retriever, doc: cite.dataset.doc,
-      start: +cite.dataset.start, end: +cite.dataset.end});
-    button.parentElement.querySelectorAll('button.vote').forEach(
-      b => b.setAttribute('aria-pressed', b === button ? 'true' : 'false'));
-    say(button, message);
+    const result = await server.record_vote({token: button.dataset.token,
+                                             vote: +button.dataset.vote});
+    if (result.ok) {
+      button.parentElement.querySelectorAll('button.vote').forEach(
+        b => b.setAttribute('aria-pressed', b === button ? 'true' : 'false'));
+    }
+    say(button, result.message);
   } catch (e) {
     say(button, 'Could not save the vote.');
   }
@@ -272,6 +280,19 @@ watch('value', () => {
 """
 )
 
+# Downloads the exported Markdown from the page: no file is written on the server.
+DOWNLOAD_JS = """(text) => {
+  const link = document.createElement('a');
+  link.href = URL.createObjectURL(new Blob([text], {type: 'text/markdown;charset=utf-8'}));
+  const stamp = new Date().toISOString().slice(0, 19).replace(/[-:]/g, '').replace('T', '-');
+  link.download = `conversation-${stamp}.md`;
+  document.body.appendChild(link);
+  link.click();
+  link.remove();
+  setTimeout(() => URL.revokeObjectURL(link.href), 60000);
+}"""
+VOTES_PER_SESSION, VOTES_OVERALL = 30, 300  # per minute
+
 
 def index_folders(served: Path) -> dict[str, Path]:
     """Index folders the settings can choose, by label: the served one first, then every
@@ -306,7 +327,7 @@ class Indexes:
 
     def get(self, label: str | None) -> Assistant:
         label = label or self.default
-        if label not in self.folders:
+        if not isinstance(label, str) or label not in self.folders:
             raise InvalidArgumentError(f"Unknown index {label!r}; pick one from the list.")
         with self._lock:
             if label not in self._open:
@@ -324,24 +345,73 @@ class Indexes:
 
 
 def _int(data: dict, key: str) -> int:
-    try:
-        return int(data.get(key))
-    except (TypeError, ValueError):
-        raise InvalidArgumentError(f"{key} must be a whole number.") from None
+    value = data.get(key)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InvalidArgumentError(f"{key} must be a whole number.")
+    return value
+
+
+def _whole(k) -> int:
+    """k as sent by a page or a client: 3.0 is 3; anything else goes to validate_k."""
+    return validate_k(int(k) if isinstance(k, float) and k.is_integer() else k)
+
+
+def _cut(threshold, calibrated: float) -> float | None:
+    """The threshold slider's value; None (the index's calibrated cut) when left at it."""
+    if isinstance(threshold, bool) or not isinstance(threshold, (int, float)):
+        raise InvalidArgumentError(
+            f"The threshold must be a number from 0 to 1, not {threshold!r}."
+        )
+    return None if abs(threshold - calibrated) < 0.005 else float(threshold)
+
+
+def _documents(documents) -> list[str] | None:
+    if documents is None or documents == "":
+        return None
+    if not isinstance(documents, list) or not all(isinstance(d, str) for d in documents):
+        raise InvalidArgumentError("documents must be a list of document ids.")
+    return documents or None
+
+
+def missing_notice(assistant: Assistant) -> str:
+    """A warning when the folder of the index being served is gone; '' while it is there."""
+    path = Path(assistant.index.path)
+    if store.version_of(path) is not None:
+        return ""
+    return (
+        f"{IndexMissingError(str(path))} Until then the chat answers from the copy it loaded "
+        "earlier, and uploads are refused."
+    )
+
+
+def header_html(assistant: Assistant) -> str:
+    """The page's header, as plain text: the titles of the version being served (reloaded
+    first when a new one was swapped in), and a warning when its folder is gone."""
+    assistant.refresh()
+    documents = assistant.index.manifest["documents"]
+    titles = ", ".join(d["title"] for d in documents[:5])
+    if len(documents) > 5:
+        titles += f" and {len(documents) - 5} more"
+    notice = missing_notice(assistant)
+    return (
+        "<h2>Ask the documents</h2><p>Answers are quoted passages, each with its source. "
+        f"Indexed: {escape(titles)}</p>"
+        + (f'<p class="index-warning" role="alert">⚠ {escape(notice)}</p>' if notice else "")
+    )
 
 
 def build_app(assistant: Assistant) -> gr.Blocks:
     indexes = Indexes(assistant)
-    manifest = assistant.index.manifest
-    titles = ", ".join(d["title"] for d in manifest["documents"][:5])
-    more = len(manifest["documents"]) - 5
     calibrated = assistant.retriever.settings.answerable_at
     lexical_weight = assistant.retriever.settings.lexical_weight
-    exports = Path(tempfile.mkdtemp(prefix="citation-assistant-export-"))
+    shown = feedback.ShownPassages()
+    vote_limit = RateLimit(VOTES_PER_SESSION, VOTES_OVERALL)
 
     def open_source(data: dict) -> str:
         """The viewer for one passage: the whole document, the passage shaded."""
         try:
+            if not isinstance(data, dict):
+                raise InvalidArgumentError("Open a source with its citation button.")
             index = indexes.get(str(data.get("index") or "")).index
             document = index.documents.get(str(data.get("doc")))
             if document is None:
@@ -352,61 +422,72 @@ def build_app(assistant: Assistant) -> gr.Blocks:
                 raise InvalidArgumentError("That passage is outside the document.")
             return viewer_html(document, start, end, hs, he)
         except AssistantError as exc:
-            return f'<div class="viewer-empty">{html.escape(str(exc))}</div>'
+            return f'<div class="viewer-empty">{escape(str(exc))}</div>'
 
-    def record_vote(data: dict) -> str:
-        """Appends a thumbs up/down to the feedback file beside the index."""
-        chosen = indexes.get(str(data.get("index") or ""))
-        rank, value = _int(data, "rank"), _int(data, "vote")
-        answer = {
-            "question": str(data.get("question") or ""),
-            "searched": str(data.get("searched") or ""),
-            "retriever": str(data.get("retriever") or ""),
-            "passages": [
-                {
-                    "rank": rank,
-                    "source": {
-                        "doc_id": str(data.get("doc")),
-                        "start": _int(data, "start"),
-                        "end": _int(data, "end"),
-                    },
-                }
-            ],
-        }
-        vote = feedback.make_vote(chosen.index, answer, rank, value)
-        feedback.append_vote(chosen.index.path, vote)
-        return "Thanks: vote saved." if value > 0 else "Thanks: noted as not helpful."
+    def record_vote(data: dict, request: gr.Request) -> dict:
+        """Appends a thumbs up/down on a passage shown in this browser session (named by its
+        vote token) to the feedback file beside the index; {"ok", "message"} for the page."""
+        try:
+            data = data if isinstance(data, dict) else {}
+            value = data.get("vote")
+            if type(value) is not int or value not in (1, -1):
+                raise InvalidArgumentError("vote must be 1 (helpful) or -1 (not helpful).")
+            session = session_of(request)
+            passage = shown.get(data.get("token"), session)
+            if passage is None:
+                raise InvalidArgumentError(
+                    "That passage was not shown in this browser session (or was shown too long "
+                    "ago): ask the question again, then vote."
+                )
+            if not vote_limit.allow(session):
+                raise InvalidArgumentError("Too many votes at once: wait a minute, then vote.")
+            chosen = indexes.get(passage.index)
+            vote = feedback.make_vote(chosen.index, passage.answer, passage.rank, value)
+            feedback.append_vote(chosen.index.path, vote)
+        except AssistantError as exc:
+            return {"ok": False, "message": str(exc)}
+        message = "Thanks: vote saved." if value > 0 else "Thanks: noted as not helpful."
+        return {"ok": True, "message": message}
 
-    def export_file(answers: list[dict]) -> str:
-        path = exports / f"conversation-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}.md"
-        path.write_text(conversation_markdown(answers), encoding="utf-8")
-        return str(path)
-
-    def respond(message, answers, k, retriever, threshold, index_label, documents):
+    def respond(
+        message, answers, k, retriever, threshold, index_label, documents, request: gr.Request
+    ):
         answers = list(answers or [])
-        if not (message or "").strip():
+        if not isinstance(message, str) or not message.strip():
             return gr.update(), answers, gr.update(), gr.update()
         earlier = [a["question"] for a in answers if not a.get("error")]
-        cut = None if abs(float(threshold) - calibrated) < 0.005 else float(threshold)
+        label = index_label or indexes.default
         try:
-            label = index_label or indexes.default
             chosen = indexes.get(label)
             answer = chosen.ask(
                 message,
-                k=int(k),
+                k=_whole(k),
                 retriever=retriever or None,
                 context=earlier,
-                answerable_at=cut,
-                documents=list(documents or ()) or None,
+                answerable_at=_cut(threshold, chosen.retriever.settings.answerable_at),
+                documents=_documents(documents),
             ).to_dict()
             answer["settings"]["index"] = label  # which index, as the settings list it
+            answer["_votes"] = shown.add(session_of(request) or "", label, answer)
+            answer["_notice"] = missing_notice(chosen)
         except AssistantError as exc:
-            answer = {"question": message.strip(), "error": str(exc)}
+            question = clean_text(message)
+            question = question if len(question) <= 500 else question[:500] + "…"
+            answer = {"question": question, "error": str(exc)}
         answers.append(answer)
-        return "", answers, conversation_html(answers, lexical_weight), export_file(answers)
+        return "", answers, conversation_html(answers, lexical_weight), header_html(assistant)
 
     def clear():
-        return [], conversation_html([]), None
+        return [], conversation_html([])
+
+    def on_index(label):
+        try:
+            cut = indexes.get(label).retriever.settings.answerable_at
+        except AssistantError:
+            return gr.update(choices=[], value=[]), gr.skip()
+        info = f"Calibrated for this index: {cut:.2f}. Lower shows passages more often, higher "
+        slider = gr.update(value=round(cut, 2), info=info + "refuses more often.")
+        return gr.update(choices=indexes.document_choices(label), value=[]), slider
 
     def ask(
         question: str, k: int = 3, retriever: str = "", context: list[str] | None = None
@@ -417,20 +498,19 @@ def build_app(assistant: Assistant) -> gr.Blocks:
         `retriever` is hybrid, dense or bm25 (empty: the index's default); `context` lists the
         conversation's earlier questions, oldest first, for follow-ups."""
         try:
+            k = _whole(k)
+            question = validate_question(question, k)
             answer = assistant.ask(
-                question, k=int(k), retriever=retriever or None, context=context or ()
+                question, k=k, retriever=retriever or None, context=validate_context(context)
             )
             return answer.to_json()
         except AssistantError as exc:
             raise gr.Error(str(exc)) from None
 
-    with gr.Blocks(title="Citation Assistant") as demo:
+    quick = {"api_visibility": "private", "concurrency_limit": None}  # never behind questions
+    with gr.Blocks(title="Citation Assistant", delete_cache=(3600, 3600)) as demo:
         answers = gr.State([])
-        gr.Markdown(
-            "## Ask the documents\n"
-            f"Answers are quoted passages, each with its source. Indexed: {html.escape(titles)}"
-            + (f" and {more} more" if more > 0 else "")
-        )
+        header = gr.HTML(header_html(assistant), elem_id="header")
         with gr.Row(elem_id="main-row", equal_height=False):
             with gr.Column(scale=3, min_width=300, elem_id="chat-col"):
                 conversation = gr.HTML(
@@ -453,12 +533,8 @@ def build_app(assistant: Assistant) -> gr.Blocks:
                     )
                     send = gr.Button("Ask", variant="primary", scale=1, min_width=70, elem_id="ask")
                 with gr.Row():
-                    export = gr.DownloadButton(
-                        "Export conversation (Markdown)",
-                        value=None,
-                        elem_id="export",
-                        size="sm",
-                        min_width=120,
+                    export = gr.Button(
+                        "Export conversation (Markdown)", elem_id="export", size="sm", min_width=120
                     )
                     clear_button = gr.Button(
                         "Clear conversation", elem_id="clear", size="sm", min_width=120
@@ -499,29 +575,31 @@ def build_app(assistant: Assistant) -> gr.Blocks:
                         elem_id="set-documents",
                     )
                 gr.Examples(EXAMPLES, inputs=question, label="Examples")
+                export_text = gr.Textbox(visible=False, elem_id="export-text")
             with gr.Column(scale=2, min_width=300, elem_id="viewer-col"):
                 gr.HTML(VIEWER_PANEL, elem_id="viewer", js_on_load=None)
 
         inputs = [question, answers, k, retriever, threshold, index_choice, documents]
-        outputs = [question, answers, conversation, export]
+        outputs = [question, answers, conversation, header]
         for event in (question.submit, send.click):
             event(respond, inputs, outputs, api_visibility="private")
         clear_button.click(
             clear,
             None,
-            [answers, conversation, export],
+            [answers, conversation],
             api_visibility="private",
             js="() => { const p = document.getElementById('viewer-panel');"
             f" if (p) p.innerHTML = {json.dumps(VIEWER_EMPTY)}; }}",
         )
+        export.click(
+            lambda answers: conversation_markdown(answers or []), answers, export_text, **quick
+        ).then(None, export_text, None, js=DOWNLOAD_JS, **quick)
         index_choice.change(
-            lambda label: gr.update(choices=indexes.document_choices(label), value=[]),
-            index_choice,
-            documents,
-            api_visibility="private",
+            on_index, index_choice, [documents, threshold], api_visibility="private"
         )
         gr.api(ask, api_name="ask")
-        documents_panel(assistant)
+        documents_panel(assistant, also=(header, lambda: header_html(assistant)))
+        demo.load(lambda: header_html(assistant), None, header, **quick)
     return demo
 
 
@@ -546,16 +624,59 @@ def serve(
     """Serves the chat. Beyond loopback it refuses to start without `auth` unless
     `allow_public` (see security.py)."""
     check_exposure(host, auth, allow_public)
+    check_port(host, port)  # before the slow part
     _one_thread_per_question(assistant)
     demo = build_app(assistant)
     demo.queue(default_concurrency_limit=concurrency)
     print(f"Serving the chat on http://{host}:{port}", flush=True)
-    demo.launch(
-        server_name=host,
-        server_port=port,
-        css=CSS,
-        show_error=True,
-        footer_links=["api"],
-        auth=auth,
-        max_file_size=MAX_UPLOAD_BYTES,
+    try:
+        demo.launch(
+            server_name=host,
+            server_port=port,
+            css=CSS,
+            show_error=True,
+            footer_links=["api"],
+            auth=auth,
+            max_file_size=MAX_UPLOAD_BYTES,
+            app_kwargs={"middleware": middleware()},
+        )
+    except OSError as exc:
+        if "port" not in str(exc):
+            raise
+        raise AssistantError(port_in_use(port)) from None
+
+
+def middleware() -> list[Middleware]:
+    """Checks made before Gradio sees a request: an upload over the size limit is refused
+    before its body is read, failed logins are rate-limited per address, and server-function
+    calls are bounded and carry their session (votes need it)."""
+    return [
+        Middleware(UploadSizeLimit, limit=MAX_UPLOAD_BYTES + 64 * 1024),  # + multipart framing
+        Middleware(LoginRateLimit, failures=5, window=60.0),
+        Middleware(ServerFunctionGuard),
+    ]
+
+
+def port_in_use(port: int) -> str:
+    return (
+        f"port {port} is in use; pass --port with a free one (e.g. --port {port + 1}), or stop "
+        "the program using it."
     )
+
+
+def check_port(host: str, port: int) -> None:
+    """A clear error when the address cannot be listened on (a port already in use)."""
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+    except (OSError, UnicodeError) as exc:
+        raise AssistantError(
+            f"Cannot serve on {host}: the name does not resolve ({exc})."
+        ) from None
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the server does
+        try:
+            probe.bind(address)
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                raise AssistantError(port_in_use(port)) from None
+            raise AssistantError(f"Cannot serve on {host}:{port}: {exc.strerror}.") from None

@@ -1,24 +1,39 @@
 """The chat page's Documents panel: upload files into the index, see what is indexed, remove.
 
-Built inside the app's open `gr.Blocks` by `documents_panel(assistant)`. Everything goes through
-the Python API (`ingest`, `remove`, `list_documents`); a running chat picks up each new version.
+Built inside the app's open `gr.Blocks` by `documents_panel(assistant)`. An upload is moved out
+of Gradio's upload cache at once and queued; one worker thread per served index ingests the
+queue in order (waiting while another program holds the index lock), and each page polls the
+status of its own requests. Everything goes through the Python API (`ingest`, `remove`,
+`list_documents`); a running chat picks up each new version.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import itertools
 import os
 import re
 import shutil
+import threading
+import time
+import traceback
+from collections import OrderedDict, deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import gradio as gr
 
+from . import store
 from .api import Assistant, IngestReport, ingest, list_documents, remove
-from .documents import SUPPORTED, SUPPORTED_SUFFIXES
-from .errors import AssistantError
+from .documents import SUPPORTED, SUPPORTED_SUFFIXES, display_path
+from .errors import AssistantError, IndexLockedError, IndexMissingError
+from .security import session_of
 
-MAX_UPLOAD_BYTES = 20 * 1024 * 1024
+MAX_UPLOAD_BYTES = 20 * 1024 * 1024  # per file, and per upload request (several files)
+LOCK_WAIT_S = 900  # how long a queued request waits for another program's ingest
+POLL_S = 1.0  # how often a page with requests in progress asks for their status
 HEADERS = ["Title", "File", "Chunks", "Indexed"]
 
 
@@ -70,38 +85,262 @@ def _choices(index_dir: Path) -> list[tuple[str, str]]:
     return [(f"{d.title} ({os.path.basename(d.path)})", d.path) for d in docs]
 
 
-def upload_files(assistant: Assistant, files: list[str] | None, uploads: Path) -> str:
-    """Checks, copies and ingests uploaded files; returns the message to show."""
-    if not files:
-        return "No file was uploaded."
-    index_dir = assistant.index.path
-    messages, accepted = [], []
-    uploads.mkdir(parents=True, exist_ok=True)
-    for temp in files:
-        temp = str(temp)
-        name = safe_name(os.path.basename(temp))
-        refused = check_upload(name, os.path.getsize(temp) if os.path.exists(temp) else 0)
-        if refused:
-            messages.append(f"✗ {refused}")
-            continue
-        target = uploads / name
-        shutil.copyfile(temp, target)
-        with contextlib.suppress(OSError):
-            os.unlink(temp)  # Gradio's copy in its upload cache is no longer needed
-        accepted.append(target)
-    if accepted:
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def keep_upload(temp: Path, uploads: Path, name: str) -> tuple[Path, bool]:
+    """Copies `temp` into `uploads` as `name`, or name-2, name-3... when a file with other
+    content has that name; the same content is kept once. Returns the copy, and whether it is
+    new (False: an earlier upload with the same name and content)."""
+    digest = _sha256(temp)
+    stem, suffix = os.path.splitext(name)
+    for n in itertools.count(1):
+        target = uploads / (name if n == 1 else f"{stem}-{n}{suffix}")
         try:
-            report = ingest(accepted, index_dir, embedder=assistant.embedder)
-        except AssistantError as exc:
-            for target in accepted:
-                _forget_upload(target, index_dir)
-            messages.append(f"✗ {exc}")
-        else:
-            messages.extend(_report_lines(report))
-            for failure in report.failures:
-                _forget_upload(Path(failure.path), index_dir, uploads)
-            assistant.refresh()
-    return "\n".join(messages)
+            with open(target, "xb") as out, open(temp, "rb") as source:  # never overwrites
+                shutil.copyfileobj(source, out)
+            return target, True
+        except FileExistsError:
+            if _sha256(target) == digest:
+                return target, False
+    raise AssertionError("unreachable")
+
+
+@dataclass
+class Job:
+    """One request of a page: files to add, or a document to remove."""
+
+    number: int
+    kind: str  # "upload" or "remove"
+    targets: list[Path]  # uploaded copies to ingest, or the one path to remove
+    created: list[Path] = field(default_factory=list)  # the copies this upload made
+    lines: list[str] = field(default_factory=list)  # what became of it, for the page
+    state: str = "queued"  # queued, waiting (for the index lock), working, done
+
+    def names(self) -> str:
+        return ", ".join(t.name for t in self.targets)
+
+
+def _outcome(report: IngestReport, target: Path) -> list[str]:
+    """The report's lines about one file."""
+    names = {str(target), os.path.abspath(target), display_path(target)}
+    lines = [f"✓ added {p}" for p in report.added if p in names]
+    lines += [f"✓ updated {p}" for p in report.updated if p in names]
+    lines += [f"= unchanged {p}" for p in report.unchanged if p in names]
+    lines += [
+        f"= {d}: identical, indexed once"
+        for d in report.duplicates
+        if d.split(" (same content as ", 1)[0] in names
+    ]
+    lines += [f"✗ {f.path}: {f.reason}" for f in report.failures if f.path in names]
+    return lines or [f"✗ {display_path(target)}: not indexed"]
+
+
+def _progress(job: Job, ahead: int) -> str:
+    verb = "add" if job.kind == "upload" else "remove"
+    if job.state == "queued":
+        return f"… queued to {verb} {job.names()}" + (
+            f" ({ahead} request(s) first)" if ahead else ""
+        )
+    if job.state == "waiting":
+        return (
+            f"… waiting to {verb} {job.names()}: another program is writing the index; "
+            "this follows when it is done"
+        )
+    return f"… {'adding' if job.kind == 'upload' else 'removing'} {job.names()}"
+
+
+class DocumentQueue:
+    """The requests to change one served index, carried out in order by one worker thread
+    (started on the first request). A request waits while another program holds the index
+    lock. Requests and their outcomes are kept for the pages to poll (the last 1000)."""
+
+    def __init__(self, assistant: Assistant, uploads: Path, worker: bool = True) -> None:
+        self.assistant, self.uploads, self.worker = assistant, Path(uploads), worker
+        self._jobs: OrderedDict[int, Job] = OrderedDict()
+        self._waiting: deque[Job] = deque()
+        self._busy: list[Job] = []  # the requests being carried out
+        self._wake = threading.Condition()
+        self._numbers = itertools.count(1)
+        self._received: OrderedDict[str, Path] = OrderedDict()  # cache file -> its copy
+        self._sessions: OrderedDict[str, list[int]] = OrderedDict()  # each page's requests
+        self._worker: threading.Thread | None = None
+
+    # --- requests, from the page's handlers ---
+
+    def upload(self, files: list | None, session: str = "") -> Job:
+        """Checks the uploaded files and moves them out of Gradio's upload cache into the
+        uploads folder, then queues their ingest. Refusals are in the job's lines at once.
+        Files already received are skipped (the page's file list keeps them)."""
+        job = self._new("upload", [], session)
+        if not files:
+            job.lines.append("No file was uploaded.")
+        self.uploads.mkdir(parents=True, exist_ok=True)
+        skipped = []
+        for temp in map(str, files or ()):
+            name = safe_name(os.path.basename(temp))
+            if not os.path.exists(temp):
+                with self._wake:
+                    received = temp in self._received
+                if received:
+                    skipped.append(name)
+                else:
+                    job.lines.append(f"✗ {name}: the upload was lost; upload it again")
+                continue
+            refused = check_upload(name, os.path.getsize(temp))
+            if refused:
+                job.lines.append(f"✗ {refused}")
+            else:
+                target, new = keep_upload(Path(temp), self.uploads, name)
+                job.targets.append(target)
+                job.created += [target] if new else []
+                with self._wake:
+                    self._received[temp] = target
+                    while len(self._received) > 1000:
+                        self._received.popitem(last=False)
+            with contextlib.suppress(OSError):
+                os.unlink(temp)  # kept or refused: Gradio's cached copy is not needed
+        if skipped and not job.targets and not job.lines:  # sent at once by another page?
+            job.lines.append(f"= {', '.join(skipped)}: already received")
+        return self._queue(job) if job.targets else self._finish(job)
+
+    def remove(self, path: str | None, session: str = "") -> Job:
+        job = self._new("remove", [Path(path)] if path else [], session)
+        if not path:
+            job.lines.append("Choose a document to remove.")
+            return self._finish(job)
+        return self._queue(job)
+
+    def status(self, session: str = "") -> tuple[str, bool]:
+        """The status text of the page's last requests, and whether all of them are done."""
+        with self._wake:
+            numbers = self._sessions.get(session, [])
+            jobs = [self._jobs[n] for n in numbers if n in self._jobs]
+            ahead = {j.number: len(self._busy) + i for i, j in enumerate(self._waiting)}
+        lines, done = [], True
+        for job in jobs:
+            lines += job.lines
+            if job.state != "done":
+                done = False
+                lines.append(_progress(job, ahead.get(job.number, 0)))
+        return "\n".join(lines), done
+
+    def run_pending(self) -> None:
+        """Carries out the queued requests in this thread (when no worker was started)."""
+        while (batch := self._next(block=False)) is not None:
+            self._run(batch)
+
+    # --- the worker ---
+
+    def _new(self, kind: str, targets: list[Path], session: str) -> Job:
+        job = Job(next(self._numbers), kind, targets)
+        with self._wake:
+            self._jobs[job.number] = job
+            mine = self._sessions.pop(session, [])
+            self._sessions[session] = [*mine, job.number][-20:]
+            for kept in (self._jobs, self._sessions):
+                while len(kept) > 1000:
+                    kept.popitem(last=False)
+        return job
+
+    def _finish(self, job: Job) -> Job:
+        job.state = "done"
+        return job
+
+    def _queue(self, job: Job) -> Job:
+        with self._wake:
+            self._waiting.append(job)
+            self._wake.notify()
+            if self.worker and self._worker is None:
+                self._worker = threading.Thread(target=self._work, name="uploads", daemon=True)
+                self._worker.start()
+        return job
+
+    def _next(self, block: bool = True) -> list[Job] | None:
+        """The next request, with the uploads queued right after it (ingested together)."""
+        with self._wake:
+            while block and not self._waiting:
+                self._wake.wait()
+            if not self._waiting:
+                return None
+            batch = [self._waiting.popleft()]
+            while batch[0].kind == "upload" and self._waiting and self._waiting[0].kind == "upload":
+                batch.append(self._waiting.popleft())
+            for job in batch:
+                job.state = "working"
+            self._busy = batch
+            return batch
+
+    def _work(self) -> None:
+        while True:
+            try:
+                self._run(self._next())
+            except Exception:  # noqa: BLE001 - the worker must outlive any one request
+                traceback.print_exc()
+
+    def _run(self, batch: list[Job]) -> None:
+        try:
+            index_dir = Path(self.assistant.index.path)
+            if store.version_of(index_dir) is None:  # deleted: ingest would start a new one
+                raise IndexMissingError(str(index_dir))
+            if batch[0].kind == "upload":
+                self._ingest(batch, index_dir)
+            else:
+                path = str(batch[0].targets[0])
+                call = lambda: remove_document(self.assistant, path, self.uploads)  # noqa: E731
+                batch[0].lines.append(self._when_unlocked(batch, call))
+        except Exception as exc:  # noqa: BLE001 - every request must end with a message
+            reason = str(exc) if isinstance(exc, AssistantError) else f"{type(exc).__name__}: {exc}"
+            for job in batch:
+                job.lines.append(f"✗ {job.names()}: {reason}")
+                for copy in job.created:
+                    with contextlib.suppress(OSError):
+                        _forget_upload(copy, Path(self.assistant.index.path), self.uploads)
+        finally:
+            with self._wake:
+                for job in batch:
+                    job.state = "done"
+                self._busy = []
+            self.assistant.refresh()
+
+    def _when_unlocked(self, batch: list[Job], call: Callable):
+        """call(), retried while another program holds the index lock (LOCK_WAIT_S at most)."""
+        deadline = time.monotonic() + LOCK_WAIT_S
+        while True:
+            for job in batch:
+                job.state = "working"
+            try:
+                return call()
+            except IndexLockedError:
+                if time.monotonic() > deadline:
+                    raise
+            for job in batch:
+                job.state = "waiting"
+            time.sleep(0.5)
+
+    def _ingest(self, batch: list[Job], index_dir: Path) -> None:
+        targets = list(dict.fromkeys(t for job in batch for t in job.targets))
+        report = self._when_unlocked(
+            batch, lambda: ingest(targets, index_dir, embedder=self.assistant.embedder)
+        )
+        for job in batch:
+            for target in job.targets:
+                job.lines += _outcome(report, target)
+        for failure in report.failures:
+            _forget_upload(Path(failure.path), index_dir, self.uploads)
+
+
+def upload_files(assistant: Assistant, files: list[str] | None, uploads: Path) -> str:
+    """Checks, copies and ingests uploaded files now; returns the message to show."""
+    queue = DocumentQueue(assistant, uploads, worker=False)
+    queue.upload(files)
+    queue.run_pending()
+    return queue.status()[0]
 
 
 def _forget_upload(path: Path, index_dir: Path, uploads: Path | None = None) -> None:
@@ -109,18 +348,12 @@ def _forget_upload(path: Path, index_dir: Path, uploads: Path | None = None) -> 
     path = Path(os.path.abspath(path))
     if uploads is not None and path.parent != Path(os.path.abspath(uploads)):
         return
-    indexed = {d.path for d in list_documents(index_dir)} if index_dir.exists() else set()
+    try:
+        indexed = {d.path for d in list_documents(index_dir)}
+    except AssistantError:
+        indexed = set()
     if str(path) not in indexed:
         path.unlink(missing_ok=True)
-
-
-def _report_lines(report: IngestReport) -> list[str]:
-    lines = [f"✓ added {p}" for p in report.added]
-    lines += [f"✓ updated {p}" for p in report.updated]
-    lines += [f"= unchanged {p}" for p in report.unchanged]
-    lines += [f"= {d}: identical, indexed once" for d in report.duplicates]
-    lines += [f"✗ {f.path}: {f.reason}" for f in report.failures]
-    return lines
 
 
 def remove_document(assistant: Assistant, path: str | None, uploads: Path) -> str:
@@ -128,6 +361,8 @@ def remove_document(assistant: Assistant, path: str | None, uploads: Path) -> st
         return "Choose a document to remove."
     try:
         report = remove([path], assistant.index.path, embedder=assistant.embedder)
+    except IndexLockedError:
+        raise  # the queue waits and tries again
     except AssistantError as exc:
         return f"✗ {exc}"
     target = Path(path)
@@ -137,23 +372,39 @@ def remove_document(assistant: Assistant, path: str | None, uploads: Path) -> st
     return "\n".join(f"✓ removed {p}" for p in report.removed)
 
 
-def documents_panel(assistant: Assistant, uploads: Path | None = None) -> None:
-    """Adds the Documents section (a closed accordion) to the open gr.Blocks."""
+def documents_panel(
+    assistant: Assistant,
+    uploads: Path | None = None,
+    also: tuple[gr.components.Component, Callable] | None = None,
+) -> DocumentQueue:
+    """Adds the Documents section (a closed accordion) to the open gr.Blocks. `also`: a
+    component and the function giving its new value, updated whenever the documents change
+    (the page header)."""
     uploads = uploads or uploads_dir_for(assistant.index.path)
+    queue = DocumentQueue(assistant, uploads)
+    extra = [also[0]] if also else []
 
     def refresh():
+        assistant.refresh()
         index_dir = assistant.index.path
-        return document_rows(index_dir), gr.update(choices=_choices(index_dir), value=None)
+        choices = gr.update(choices=_choices(index_dir), value=None)
+        return document_rows(index_dir), choices, *([also[1]()] if also else [])
 
-    def on_upload(files):
-        message = upload_files(assistant, files, uploads)
-        rows, choices = refresh()
-        return message, rows, choices, None
+    def on_upload(files, request: gr.Request):
+        session = session_of(request) or ""
+        queue.upload(files, session)
+        return queue.status(session)[0], gr.Timer(active=True)
 
-    def on_remove(path):
-        message = remove_document(assistant, path, uploads)
-        rows, choices = refresh()
-        return message, rows, choices
+    def on_remove(path, request: gr.Request):
+        session = session_of(request) or ""
+        queue.remove(path, session)
+        return queue.status(session)[0], gr.Timer(active=True)
+
+    def on_tick(request: gr.Request):
+        text, done = queue.status(session_of(request) or "")
+        if not done:
+            return text, gr.skip(), gr.skip(), *([gr.skip()] * len(extra)), gr.skip()
+        return text, *refresh(), gr.Timer(active=False)
 
     with gr.Accordion("Documents: add, list, remove", open=False, elem_id="documents-panel"):
         table = gr.Dataframe(
@@ -165,7 +416,7 @@ def documents_panel(assistant: Assistant, uploads: Path | None = None) -> None:
             label="Indexed documents",
         )
         upload = gr.File(
-            label=f"Add documents ({SUPPORTED}; up to {MAX_UPLOAD_BYTES // 2**20} MiB each)",
+            label=f"Add documents ({SUPPORTED}; up to {MAX_UPLOAD_BYTES // 2**20} MiB per upload)",
             file_count="multiple",
             file_types=list(SUPPORTED_SUFFIXES),
             type="filepath",
@@ -180,7 +431,13 @@ def documents_panel(assistant: Assistant, uploads: Path | None = None) -> None:
                 scale=4,
             )
             remove_button = gr.Button("Remove", variant="stop", elem_id="remove", scale=1)
-        upload.upload(on_upload, upload, [status, table, choice, upload], api_visibility="private")
-        remove_button.click(on_remove, choice, [status, table, choice], api_visibility="private")
         refresh_button = gr.Button("Refresh list", size="sm")
-        refresh_button.click(refresh, None, [table, choice], api_visibility="private")
+    timer = gr.Timer(POLL_S, active=False)  # polls while this page has requests in progress
+    quick = {"api_visibility": "private", "concurrency_limit": None}  # never behind questions
+    # "multiple": the default ("once") drops an upload made while the previous one is handled.
+    # The file list is not cleared by the handler: that too would drop an upload in progress.
+    upload.upload(on_upload, upload, [status, timer], trigger_mode="multiple", **quick)
+    remove_button.click(on_remove, choice, [status, timer], **quick)
+    timer.tick(on_tick, None, [status, table, choice, *extra, timer], **quick)
+    refresh_button.click(refresh, None, [table, choice, *extra], **quick)
+    return queue

@@ -1,6 +1,7 @@
 """The chat's HTML: answers with their state, passages, citations, reasons, tools, and the
 source viewer. Pure functions over the answer JSON; every piece of document text, title, path
-and metadata is HTML-escaped here, and nothing else reaches the page."""
+and metadata is HTML-escaped here, and nothing else reaches the page. Keys starting with "_" are
+the page's own (`_votes`: each passage's vote token, `_notice`: a warning), not the answer's."""
 
 from __future__ import annotations
 
@@ -133,7 +134,8 @@ def passage_item(answer: Mapping, passage: Mapping, turn: int, lexical_weight: f
     index = settings.get("index", "")
     searched = answer.get("searched") or answer.get("question", "")
     byline = " · ".join(escape(v) for _, v in metadata_items(source.get("metadata")))
-    vote_data = f'data-turn="{turn}" data-rank="{passage["rank"]}" data-index="{attr(index)}"'
+    token = (answer.get("_votes") or {}).get(passage["rank"], "")
+    vote_data = f'data-turn="{turn}" data-rank="{passage["rank"]}" data-token="{attr(token)}"'
     return (
         f'<li class="answer-passage" data-rank="{passage["rank"]}">'
         f'<blockquote class="passage">'
@@ -196,8 +198,13 @@ def turn_html(number: int, answer: Mapping, lexical_weight: float = 1.2) -> str:
         return f'<section class="turn" id="turn-{number}">{question}{body}</section>'
     state = answer.get("state", "not_found")
     parts = [state_html(answer)]
+    if answer.get("_notice"):
+        parts.append(
+            f'<p class="state state-weak notice" role="alert">{escape(answer["_notice"])}</p>'
+        )
     if answer.get("searched") and answer["searched"] != answer["question"]:
         parts.append(f'<p class="searched">Searched: “{escape(answer["searched"])}”</p>')
+    public = {k: v for k, v in answer.items() if not k.startswith("_")}  # "_": the page's own
     if state == "not_found":
         parts.append('<div class="not-found">Not in the documents.</div>')
     else:
@@ -206,7 +213,7 @@ def turn_html(number: int, answer: Mapping, lexical_weight: float = 1.2) -> str:
         parts.append("</ol>")
     parts.append(
         '<details class="answer-json"><summary>Answer JSON (with the settings used)</summary>'
-        f"<pre>{escape(json.dumps(answer, ensure_ascii=False, indent=2))}</pre></details>"
+        f"<pre>{escape(json.dumps(public, ensure_ascii=False, indent=2))}</pre></details>"
     )
     data = (
         f'data-state="{attr(state)}" data-question="{attr(answer["question"])}" '

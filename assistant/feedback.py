@@ -16,8 +16,10 @@ survive it. One vote per line:
 from __future__ import annotations
 
 import json
+import secrets
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -26,6 +28,7 @@ from .errors import AssistantError, InvalidArgumentError
 
 _WRITE = threading.Lock()
 MAX_QUESTION = 20_000
+MAX_FEEDBACK_BYTES = 50 * 2**20  # votes stop being recorded once the file is this big
 
 
 @dataclass(frozen=True)
@@ -86,12 +89,60 @@ def make_vote(index, answer: dict, rank: int, vote: int, now: float | None = Non
 
 
 def append_vote(index_dir: str | Path, vote: Vote) -> Path:
-    """Appends one line (one write, under a lock, so concurrent votes never interleave)."""
+    """Appends one line (one write, under a lock, so concurrent votes never interleave);
+    refuses once the file has reached MAX_FEEDBACK_BYTES."""
     path = feedback_path(index_dir)
     path.parent.mkdir(parents=True, exist_ok=True)
-    with _WRITE, open(path, "a", encoding="utf-8") as handle:
-        handle.write(vote.to_json() + "\n")
+    with _WRITE:
+        if path.is_file() and path.stat().st_size >= MAX_FEEDBACK_BYTES:
+            raise AssistantError(
+                f"The feedback file {path} has reached {MAX_FEEDBACK_BYTES // 2**20} MiB, so no "
+                "more votes are recorded. Move it aside (`assistant eval --feedback` reads it "
+                "there) to start a new one."
+            )
+        with open(path, "a", encoding="utf-8") as handle:
+            handle.write(vote.to_json() + "\n")
     return path
+
+
+@dataclass(frozen=True)
+class ShownPassage:
+    session: str  # the browser session (Gradio session hash) it was shown in
+    index: str  # the label of the index it came from
+    answer: dict  # question, searched, retriever and this one passage: what make_vote takes
+    rank: int
+
+
+class ShownPassages:
+    """The passages the chat has shown, by vote token (a random string put in the page), each
+    tied to the browser session it was shown in: a vote must name one. Bounded: the oldest
+    are forgotten first."""
+
+    def __init__(self, limit: int = 5000) -> None:
+        self.limit = limit
+        self._shown: OrderedDict[str, ShownPassage] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def add(self, session: str, index: str, answer: dict) -> dict[int, str]:
+        """New vote tokens for the answer's passages, by rank."""
+        tokens = {}
+        asked = {key: str(answer.get(key) or "") for key in ("question", "searched", "retriever")}
+        with self._lock:
+            for passage in answer.get("passages", ()):
+                source = {key: passage["source"][key] for key in ("doc_id", "start", "end")}
+                brief = {**asked, "passages": [{"rank": passage["rank"], "source": source}]}
+                token = secrets.token_urlsafe(16)
+                self._shown[token] = ShownPassage(session, index, brief, passage["rank"])
+                tokens[passage["rank"]] = token
+            while len(self._shown) > self.limit:
+                self._shown.popitem(last=False)
+        return tokens
+
+    def get(self, token: object, session: str | None) -> ShownPassage | None:
+        """The passage shown under `token` in this session; None for any other."""
+        with self._lock:
+            shown = self._shown.get(token) if isinstance(token, str) else None
+        return shown if shown is not None and session and shown.session == session else None
 
 
 def read_votes(index_dir: str | Path) -> list[Vote]:

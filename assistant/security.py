@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import ipaddress
+import json
+import math
 import os
+import threading
+import time
+from collections import deque
 
 from .errors import InvalidArgumentError
 
@@ -46,3 +51,181 @@ def check_exposure(host: str, auth: tuple[str, str] | None, allow_public: bool) 
         f"${AUTH_ENV}=USER:PASSWORD), bind to 127.0.0.1, or pass --allow-public-without-auth "
         "if the network is trusted."
     )
+
+
+class RateLimit:
+    """At most `per_key` events per `window` seconds for each key, and `overall` in all."""
+
+    def __init__(self, per_key: int, overall: int, window: float = 60.0) -> None:
+        self.per_key, self.overall, self.window = per_key, overall, window
+        self._all: deque[float] = deque()
+        self._by_key: dict[str, deque[float]] = {}
+        self._lock = threading.Lock()
+
+    def allow(self, key: str) -> bool:
+        """Counts one event for `key`; False (and not counted) when it is over a limit."""
+        with self._lock:
+            now = time.monotonic()
+            if len(self._by_key) > 10_000:  # forget the keys with no recent events
+                self._by_key = {
+                    k: t for k, t in self._by_key.items() if t and t[-1] > now - self.window
+                }
+            mine = self._by_key.setdefault(key, deque())
+            for times in (self._all, mine):
+                while times and times[0] <= now - self.window:
+                    times.popleft()
+            if len(self._all) >= self.overall or len(mine) >= self.per_key:
+                return False
+            self._all.append(now)
+            mine.append(now)
+            return True
+
+
+# --- ASGI middleware for `assistant serve` (passed to FastAPI by demo.launch(app_kwargs=...)) ---
+
+
+async def _answer(send, status: int, message: str, headers: dict[str, str] | None = None) -> None:
+    body = message.encode("utf-8")
+    fields = {"content-type": "text/plain; charset=utf-8", "content-length": str(len(body))}
+    fields |= headers or {}
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [(k.encode(), v.encode()) for k, v in fields.items()],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+def _is_post(scope, *paths: str) -> bool:
+    if scope["type"] != "http" or scope["method"] != "POST":
+        return False
+    return scope["path"].rstrip("/").endswith(paths)
+
+
+def _content_length(scope) -> int | None:
+    for key, value in scope.get("headers", ()):
+        if key == b"content-length":
+            try:
+                return int(value)
+            except ValueError:
+                return None
+    return None
+
+
+class UploadSizeLimit:
+    """Answers 413 to an upload whose Content-Length is over `limit`, before reading its body
+    (Gradio refuses an oversized file only once all of it has arrived)."""
+
+    def __init__(self, app, limit: int, path: str = "/gradio_api/upload") -> None:
+        self.app, self.limit, self.path = app, limit, path
+
+    async def __call__(self, scope, receive, send):
+        length = _content_length(scope) if _is_post(scope, self.path) else None
+        if length is not None and length > self.limit:
+            return await _answer(
+                send,
+                413,
+                f"The upload is {length / 2**20:.1f} MiB; the limit is "
+                f"{self.limit / 2**20:.0f} MiB per upload. Upload fewer or smaller files at a "
+                "time, or add them from the command line (assistant ingest).",
+            )
+        return await self.app(scope, receive, send)
+
+
+class LoginRateLimit:
+    """After `failures` failed logins from one address within `window` seconds, answers 429
+    (with Retry-After) until the oldest of them is `window` seconds old."""
+
+    MAX_ADDRESSES = 10_000
+
+    def __init__(self, app, failures: int = 5, window: float = 60.0) -> None:
+        self.app, self.failures, self.window = app, failures, window
+        self.failed: dict[str, deque[float]] = {}
+
+    def _recent(self, address: str, now: float) -> deque[float]:
+        times = self.failed.get(address, deque())
+        while times and times[0] <= now - self.window:
+            times.popleft()
+        return times
+
+    async def __call__(self, scope, receive, send):
+        if not _is_post(scope, "/login"):
+            return await self.app(scope, receive, send)
+        address = (scope.get("client") or ("unknown",))[0]
+        now = time.monotonic()
+        times = self._recent(address, now)
+        if len(times) >= self.failures:
+            wait = max(1, math.ceil(times[0] + self.window - now))
+            return await _answer(
+                send,
+                429,
+                f"Too many failed logins from this address; try again in {wait} s.",
+                {"retry-after": str(wait)},
+            )
+        status = []
+
+        async def watch(message):
+            if message["type"] == "http.response.start":
+                status.append(message["status"])
+            await send(message)
+
+        await self.app(scope, receive, watch)
+        if status and 400 <= status[0] < 500:
+            times.append(now)
+            self.failed[address] = times
+            if len(self.failed) > self.MAX_ADDRESSES:  # keep the addresses failing lately
+                live = [(k, v) for k, v in self.failed.items() if self._recent(k, now)]
+                self.failed = dict(live[-self.MAX_ADDRESSES :])
+
+
+class ServerFunctionGuard:
+    """Calls of the page's server functions (POST /gradio_api/component_server): answers 413
+    to a body over `limit` bytes, and keeps the call's session_hash in `request.state` (Gradio
+    hands these functions the bare request, which lacks it)."""
+
+    def __init__(self, app, limit: int = 64 * 1024, path: str = "/component_server") -> None:
+        self.app, self.limit, self.path = app, limit, path
+
+    async def __call__(self, scope, receive, send):
+        if not _is_post(scope, self.path):
+            return await self.app(scope, receive, send)
+        too_big = 413, f"A server-function call is limited to {self.limit // 1024} KiB."
+        if (_content_length(scope) or 0) > self.limit:
+            return await _answer(send, *too_big)
+        body, more = b"", True
+        while more:
+            message = await receive()
+            if message["type"] != "http.request":
+                return  # the client went away
+            body += message.get("body", b"")
+            more = message.get("more_body", False)
+            if len(body) > self.limit:
+                return await _answer(send, *too_big)
+        try:
+            session = json.loads(body).get("session_hash")
+        except (ValueError, AttributeError):
+            session = None  # multipart, or not JSON: Gradio answers it
+        if not isinstance(session, str):
+            session = None
+        scope.setdefault("state", {})["session_hash"] = session
+        replayed = False
+
+        async def replay():
+            nonlocal replayed
+            if replayed:
+                return await receive()
+            replayed = True
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        return await self.app(scope, replay, send)
+
+
+def session_of(request) -> str | None:
+    """The Gradio session (one page load) a request belongs to: an event's gr.Request has it,
+    a server-function call has it from ServerFunctionGuard; None otherwise."""
+    session = getattr(request, "session_hash", None)
+    if session is None:
+        session = getattr(getattr(request, "state", None), "session_hash", None)
+    return session if isinstance(session, str) and session else None
