@@ -4,26 +4,15 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import os
-import re
 import sys
-import textwrap
 from pathlib import Path
 
 from . import settings
-from .citations import format_citation
 from .errors import AssistantError
-from .schema import MODES, Answer
+from .schema import MODES
+from .terminal import SURROGATE, render_text, safe, to_json
 
-BOLD_YELLOW, RESET = "\033[1;33m", "\033[0m"
-# what a terminal must not receive from a document or a user: C0 controls but \n and \t, DEL,
-# C1 controls (U+009B is CSI) and lone surrogates (they cannot even be encoded)
-_UNSAFE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff]")
-_UNSAFE_IN_LINE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f-\x9f\ud800-\udfff]")  # \n too
-_SURROGATE = re.compile(r"[\ud800-\udfff]")
-# json.dumps(ensure_ascii=False) escapes C0 only; these stay raw without this
-_JSON_UNSAFE = re.compile(r"[\x7f-\x9f\u2028\u2029\ud800-\udfff]")
 DEBUG_HINT = "run again with ASSISTANT_DEBUG=1 to see the traceback"
 
 
@@ -68,25 +57,6 @@ def _os_error(exc: OSError) -> str:
         f"cannot read/write {' and '.join(paths)}: {reason}. Check that the path exists and "
         "that you may write there, or choose another index folder with --index."
     )
-
-
-def safe(text: object, one_line: bool = False) -> str:
-    """Text fit for a terminal: control characters (but tab, and newline unless `one_line`) and
-    lone surrogates become visible escapes such as \\x1b, so a title cannot retitle or clear
-    the terminal (or, `one_line`, fake another line of a listing)."""
-
-    def escape(match: re.Match) -> str:
-        code = ord(match.group())
-        return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
-
-    return (_UNSAFE_IN_LINE if one_line else _UNSAFE).sub(escape, str(text))
-
-
-def to_json(value: object, indent: int | None = None) -> str:
-    """json.dumps, with DEL, C1 controls, U+2028/2029 and lone surrogates escaped too: still
-    valid JSON of the same value, and safe to print."""
-    text = json.dumps(value, ensure_ascii=False, indent=indent)
-    return _JSON_UNSAFE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -225,7 +195,9 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _ingest(args) -> int:
-    from .api import DEFAULT_CORPUS, default_index_dir, ensure_default_index, ingest
+    from .default_index import DEFAULT_CORPUS, ensure_default_index
+    from .indexing.sync import ingest
+    from .settings import default_index_dir
 
     if args.if_stale:
         if args.paths:
@@ -314,13 +286,14 @@ def _summary(report, strict: bool = False) -> int:
 
 
 def _remove(args) -> int:
-    from .api import remove
+    from .indexing.sync import remove
 
     return _summary(remove(args.paths, args.index))
 
 
 def _list(args) -> int:
-    from .api import default_index_dir, list_documents
+    from .indexing.sync import list_documents
+    from .settings import default_index_dir
 
     documents = list_documents(args.index or default_index_dir())
     if args.json:
@@ -337,7 +310,8 @@ def _list(args) -> int:
 
 
 def _open(index: Path | None):
-    from .api import Assistant, ensure_default_index
+    from .answer.assistant import Assistant
+    from .default_index import ensure_default_index
 
     if index is None:
         ensure_default_index()
@@ -348,7 +322,7 @@ def _ask(args) -> int:
     from .validation import validate_context, validate_k, validate_question
 
     validate_k(args.k)  # fail fast, before the model loads
-    if any(_SURROGATE.search(text) for text in (args.question, *args.context)):
+    if any(SURROGATE.search(text) for text in (args.question, *args.context)):
         # undecodable bytes in the arguments (Python keeps them as lone surrogates)
         raise AssistantError(
             "The question is not UTF-8 text; type it again, or set the terminal to UTF-8."
@@ -394,11 +368,11 @@ def _line_error(number: int, question: str | None, message: str, as_json: bool) 
 
 
 def _serve(args) -> int:
-    from .security import auth_from, check_exposure
+    from .web.security import auth_from, check_exposure
 
     auth = auth_from(args.auth)
     check_exposure(args.host, auth, args.allow_public_without_auth)  # before loading anything
-    from .app import serve
+    from .web.app import serve
 
     serve(
         _open(args.index),
@@ -452,15 +426,15 @@ def _eval_feedback(args, modes):
 
 
 def _info(args) -> int:
-    from . import store
-    from .api import default_index_dir
+    from .settings import default_index_dir
+    from .store import folder as store
 
     index_dir = args.index or default_index_dir()
     manifest = store.read_manifest(index_dir)
     print(to_json({k: v for k, v in manifest.items() if k != "files"}, indent=2))
     if args.verify:
-        from .api import load_index
         from .embedding import get_embedder
+        from .store.folder import load_index
 
         load_index(index_dir, get_embedder(), verify=True)
         _note(f"verified: all {len(manifest['files'])} files match their sha256")
@@ -473,33 +447,6 @@ def _say(text: str) -> None:
 
 def _note(text: str) -> None:
     print(safe(text), file=sys.stderr)
-
-
-def render_text(answer: Answer, color: bool = False) -> str:
-    """The answer for a terminal: document and user text made `safe`, the highlight in colour
-    (or between ** when `color` is off)."""
-    lines = [f"Q: {safe(answer.question)}", ""]
-    if not answer.answerable:
-        lines.append(
-            "Nothing in the indexed documents answers this question. "
-            "Try other words, or ingest documents that cover it."
-        )
-        return "\n".join(lines) + "\n"
-    for p in answer.passages:
-        h, text = p.highlight, p.text
-        on, off = (BOLD_YELLOW, RESET) if color else ("**", "**")
-        before, inside, after = text[: h.start], text[h.start : h.end], text[h.end :]
-        marked = f"{safe(before)}{on}{safe(inside)}{off}{safe(after)}"
-        citation = safe(format_citation(p.source), one_line=True)
-        lines.append(f"[{p.rank}] {citation}  (score {p.score:.2f})")
-        lines.append(f"    {safe(p.source.path, one_line=True)}")
-        for paragraph in marked.split("\n"):
-            lines.extend(
-                textwrap.wrap(paragraph, 100, initial_indent="    ", subsequent_indent="    ")
-                or [""]
-            )
-        lines.append("")
-    return "\n".join(lines)
 
 
 if __name__ == "__main__":

@@ -16,8 +16,9 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from .answer.retrieval import Retriever, check_mode
 from .errors import AssistantError, IndexCorruptError, IndexIncompatibleError, IndexMissingError
-from .retrieval import MODES, Retriever, check_mode
+from .schema import MODES
 
 RANK_DOCUMENTS = 100
 CANDIDATE_CHUNKS = 1000  # per ranking: enough chunks to rank 100 documents
@@ -130,7 +131,7 @@ def load_dataset(folder: str | Path, split: str = "test") -> Dataset:
 
 
 def default_cache_dir(dataset: Dataset) -> Path:
-    from .api import default_index_dir
+    from .settings import default_index_dir
 
     digest = hashlib.sha256()
     with open(dataset.corpus, "rb") as handle:
@@ -141,7 +142,8 @@ def default_cache_dir(dataset: Dataset) -> Path:
 
 def open_index(dataset: Dataset, index_dir: Path | None, log: Callable[[str], None], bar: bool):
     """The dataset's index, built through `ingest` unless a loadable one is cached."""
-    from .api import Assistant, ingest
+    from .answer.assistant import Assistant
+    from .indexing.sync import ingest
 
     index_dir = index_dir or default_cache_dir(dataset)
     try:

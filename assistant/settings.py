@@ -45,6 +45,10 @@ class ModelSettings(_Part):
     dimension: int
     window: int  # tokens the model reads, [CLS] and [SEP] included
 
+    @classmethod
+    def of(cls, embedder) -> ModelSettings:
+        return cls(embedder.name, embedder.dimension, embedder.window)
+
 
 @dataclass(frozen=True)
 class ChunkerSettings(_Part):
@@ -163,13 +167,17 @@ class IndexSettings:
         code_chunker, code_lexical = ChunkerSettings(), LexicalSettings()
         if (self.chunker.name, self.chunker.version) != (code_chunker.name, code_chunker.version):
             return (
-                f"it was chunked by {self.chunker.name} version {self.chunker.version}, this "
-                f"version chunks with {code_chunker.name} version {code_chunker.version}"
+                f"its chunker settings are {self.chunker.name} version {self.chunker.version}; "
+                f"this version chunks with {code_chunker.name} version {code_chunker.version}"
             )
         if self.chunker.window > self.model.window:
-            return f"its chunks are {self.chunker.window} tokens, over the model's window"
+            window = self.chunker.window
+            return f"its chunker settings make {window}-token chunks, over the model's window"
         if self.lexical.stopwords != code_lexical.stopwords:
-            return f"its BM25 used the stopword list {self.lexical.stopwords!r}"
+            return (
+                f"its lexical settings use the stopword list {self.lexical.stopwords!r}; this "
+                f"version has {code_lexical.stopwords!r}"
+            )
         return ""
 
 

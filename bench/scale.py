@@ -121,7 +121,7 @@ def rss_mb() -> float:
 def vector_scale(n: int, queries: int = 300) -> dict:
     import faiss
 
-    from assistant import vector_index
+    from assistant.store import vectors as vector_index
 
     print(f"  generating {n:,} synthetic vectors ...", flush=True)
     shape = Shape(n)
@@ -211,13 +211,13 @@ def synthetic_index(
     chunk's vector is the model's vector of its first sentence (a few tokens, not the whole
     chunk), so questions find their passage and are answered (highlights included) as with a
     real index. Returns (index dir, build seconds or None when cached)."""
-    from assistant import api
-    from assistant.chunking import ChunkerSettings, chunk_document
-    from assistant.documents import read_documents
+    from assistant.answer.highlight import sentences_of
     from assistant.embedding import get_embedder
-    from assistant.lexical import LexicalSettings
-    from assistant.retrieval import RetrievalSettings
-    from assistant.sentence_vectors import SentenceVectors
+    from assistant.indexing.build import save_index
+    from assistant.indexing.chunking import chunk_document
+    from assistant.indexing.files import read_documents
+    from assistant.settings import IndexSettings, ModelSettings
+    from assistant.store.sentence_vectors import SentenceVectors
 
     index_dir = folder / "index"
     key = f"{chunks}-{lead_vectors}-{_project_key()}"
@@ -228,34 +228,30 @@ def synthetic_index(
     start = time.perf_counter()
     corpus_path, _ = corpus_gen.write(folder, chunks, 200, seed=31)
     embedder = get_embedder()
-    chunker = ChunkerSettings(window=embedder.window)
-    lexical = LexicalSettings()
+    settings = IndexSettings.for_model(ModelSettings.of(embedder))
     documents = read_documents(corpus_path, "corpus")
     all_chunks = []
     for doc in documents:
         all_chunks.extend(
-            chunk_document(doc, embedder.count_tokens, chunker, first_id=len(all_chunks))
+            chunk_document(doc, embedder.count_tokens, settings.chunker, first_id=len(all_chunks))
         )
-    embedder._ids.clear()
     rng = np.random.default_rng(8)
     if lead_vectors:
         vectors = embedder.encode([c.text.split(". ")[0] for c in all_chunks])
     else:
         vectors = rng.normal(size=(len(all_chunks), DIMENSION)).astype(np.float32)
         vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
-    counts = [len(api._sentence_spans(c.text, c.text)) for c in all_chunks]
+    counts = [len(sentences_of(c.text)) for c in all_chunks]
     sentence_vectors = rng.normal(size=(sum(counts), DIMENSION)).astype(np.float32)
     sentence_vectors /= np.linalg.norm(sentence_vectors, axis=1, keepdims=True)
-    api.save_index(
+    save_index(
         index_dir,
         documents,
         all_chunks,
         vectors,
         SentenceVectors.from_parts(counts, sentence_vectors),
         embedder,
-        chunker,
-        RetrievalSettings(),
-        lexical,
+        settings,
     )
     stamp.write_text(key)
     return index_dir, time.perf_counter() - start
@@ -263,7 +259,7 @@ def synthetic_index(
 
 def cold_start(chunks: int, runs: int = 3) -> dict:
     """A `chunks`-chunk index in the real layout with synthetic vectors, then `assistant ask`."""
-    from assistant import store
+    from assistant.store import folder as store
 
     index_dir, built_s = synthetic_index(chunks, BENCH / "cache" / f"cold-{chunks}")
     manifest = store.read_manifest(index_dir)

@@ -40,7 +40,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from assistant import Assistant, ingest  # noqa: E402
-from assistant.api import DEFAULT_CORPUS  # noqa: E402
+from assistant.default_index import DEFAULT_CORPUS  # noqa: E402
 from assistant.embedding import get_embedder  # noqa: E402
 from assistant.eval import load_dataset, open_index  # noqa: E402
 

@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 from assistant import Assistant
-from assistant.api import ensure_default_index
+from assistant.default_index import ensure_default_index
 
 
 def main() -> None:

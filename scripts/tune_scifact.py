@@ -22,7 +22,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from assistant.eval import load_dataset, ndcg_at_k, open_index, recall_at_k  # noqa: E402
-from assistant.lexical import LexicalIndex, LexicalSettings, lexical_text  # noqa: E402
+from assistant.settings import LexicalSettings  # noqa: E402
+from assistant.store.lexical import LexicalIndex, lexical_text  # noqa: E402
 
 
 def document_metrics(chunk_scores: np.ndarray, doc_starts, doc_ids, qrels, qids) -> tuple:

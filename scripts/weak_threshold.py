@@ -17,7 +17,7 @@ import tempfile
 from pathlib import Path
 
 from assistant import Assistant, ingest
-from assistant.api import ensure_default_index
+from assistant.default_index import ensure_default_index
 
 DATA = Path(__file__).resolve().parent.parent / "tests" / "data"
 BANDS = (1 / 3, 0.45, 0.5, 0.55, 0.6, 0.7, 0.8, 0.9, 1.01)

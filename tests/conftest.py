@@ -15,8 +15,9 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
 from assistant import Assistant, ingest  # noqa: E402
-from assistant.api import DEFAULT_CORPUS  # noqa: E402
-from assistant.embedding import get_embedder  # noqa: E402
+from assistant.default_index import DEFAULT_CORPUS  # noqa: E402
+from assistant.embedding import Embedder, get_embedder  # noqa: E402
+from assistant.fake_embedder import FakeEmbedder  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = Path(__file__).resolve().parent / "data"
@@ -29,9 +30,50 @@ def read_jsonl(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line]
 
 
+# The fast lane (`-m "not slow"`) runs without the model, a process, a server or a browser.
+# A test using the real model through these fixtures is slow by definition; any other test that
+# loads the model or starts a process without the marker fails (see `_fast_lane_guard`).
+REAL_MODEL_FIXTURES = {"embedder", "article_index", "assistant", "server"}
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if REAL_MODEL_FIXTURES & set(item.fixturenames):
+            item.add_marker(pytest.mark.slow)
+
+
+@pytest.fixture(autouse=True)
+def _fast_lane_guard(request, monkeypatch):
+    if request.node.get_closest_marker("slow"):
+        return
+
+    def refuse(what):
+        def fail(*args, **kwargs):
+            raise AssertionError(f"a test not marked slow {what}: mark it @pytest.mark.slow")
+
+        return fail
+
+    monkeypatch.setattr(Embedder, "__init__", refuse("loads the model"))
+    monkeypatch.setattr(subprocess.Popen, "__init__", refuse("starts a process"))
+
+
 @pytest.fixture(scope="session")
 def embedder():
     return get_embedder()
+
+
+@pytest.fixture(scope="session")
+def fake_embedder():
+    """The model-free embedder (ASSISTANT_EMBEDDER=fake): deterministic hashed word vectors."""
+    return FakeEmbedder()
+
+
+@pytest.fixture(scope="session")
+def small_index(tmp_path_factory, fake_embedder) -> Path:
+    """The bundled article indexed with the fake embedder: an index in seconds, no model."""
+    index_dir = tmp_path_factory.mktemp("small") / "index"
+    ingest([DEFAULT_CORPUS], index_dir, embedder=fake_embedder)
+    return index_dir
 
 
 @pytest.fixture(scope="session")

@@ -5,9 +5,9 @@ from dataclasses import replace
 
 import pytest
 
-from assistant.chat_html import conversation_html, viewer_html
 from assistant.errors import InvalidArgumentError
 from assistant.schema import Answer, Document, Highlight, Passage, Source
+from assistant.web.chat_html import conversation_html, viewer_html
 
 from .conftest import run_cli
 
@@ -232,7 +232,7 @@ def test_search_can_be_limited_to_some_documents(tmp_path, embedder):
 def test_settings_list_the_served_index_and_its_neighbours(tmp_path, article_index):
     import shutil
 
-    from assistant.app import index_folders
+    from assistant.web.app import index_folders
 
     root = tmp_path / "indexes"
     shutil.copytree(article_index, root / "served")

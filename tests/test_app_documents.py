@@ -3,8 +3,8 @@
 import os
 
 from assistant import Assistant, ingest
-from assistant.api import list_documents
-from assistant.app_documents import (
+from assistant.indexing.sync import list_documents
+from assistant.web.documents_panel import (
     MAX_UPLOAD_BYTES,
     check_upload,
     document_rows,

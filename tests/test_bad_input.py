@@ -6,7 +6,7 @@ import os
 import pytest
 
 from assistant import Assistant, ingest
-from assistant.api import list_documents
+from assistant.indexing.sync import list_documents
 
 from .conftest import run_cli
 from .fixtures import make_pdf
@@ -80,7 +80,7 @@ def test_each_bad_file_fails_alone_and_the_index_keeps_what_it_had(indexed, embe
 def test_a_file_that_vanishes_mid_ingest_is_reported_and_the_rest_goes_on(
     indexed, embedder, monkeypatch
 ):
-    import assistant.api as api
+    from assistant.indexing import sync as api
 
     folder, index_dir = indexed
     (folder / "garden.txt").write_text(GOOD)

@@ -2,9 +2,10 @@ import random
 
 import pytest
 
-from assistant.chunking import ChunkerSettings, chunk_document, embedding_text
-from assistant.documents import paragraph_spans, read_document
+from assistant.indexing.chunking import chunk_document, embedding_text
+from assistant.indexing.files import paragraph_spans, read_document
 from assistant.schema import Document
+from assistant.settings import ChunkerSettings
 
 from .conftest import ARTICLE
 

@@ -8,7 +8,7 @@ import subprocess
 
 import pytest
 
-from assistant import cli
+from assistant import cli, terminal
 from assistant.errors import EmptyQuestionError, InvalidArgumentError, QuestionTooLongError
 from assistant.schema import Answer, Highlight, Passage, Source
 from assistant.validation import (
@@ -121,18 +121,18 @@ def test_validate_context_refuses(context, message):
 
 
 def test_safe_escapes_controls_but_keeps_newlines_and_tabs():
-    assert cli.safe(HOSTILE) == "\\x1b]0;PWNED\\x07\\x1b[2J Evil \\x9bCSI"
-    assert cli.safe("a\nb\tc\rd\x7f\ud800") == "a\nb\tc\\x0dd\\x7f\\ud800"
-    assert cli.safe("a\nb", one_line=True) == "a\\x0ab"
-    assert cli.safe("Türkiye ¶13 – ok") == "Türkiye ¶13 – ok"
+    assert terminal.safe(HOSTILE) == "\\x1b]0;PWNED\\x07\\x1b[2J Evil \\x9bCSI"
+    assert terminal.safe("a\nb\tc\rd\x7f\ud800") == "a\nb\tc\\x0dd\\x7f\\ud800"
+    assert terminal.safe("a\nb", one_line=True) == "a\\x0ab"
+    assert terminal.safe("Türkiye ¶13 – ok") == "Türkiye ¶13 – ok"
 
 
 def test_to_json_escapes_c1_and_line_separators_and_parses_back():
     value = {"title": HOSTILE + "\u2028\u2029\x7f\ud800 Türkiye"}
-    text = cli.to_json(value)
+    text = terminal.to_json(value)
     assert no_raw_controls(text) and not any(c in text for c in "\u2028\u2029\x7f\ud800")
     assert "Türkiye" in text and json.loads(text) == value
-    assert json.loads(cli.to_json(value, indent=2)) == value
+    assert json.loads(terminal.to_json(value, indent=2)) == value
 
 
 def test_render_text_keeps_its_own_colour_only():
@@ -141,11 +141,11 @@ def test_render_text_keeps_its_own_colour_only():
     source = Source(HOSTILE, HOSTILE, "evil\x1b[2J.txt", (1,), 0, len(text))
     passage = Passage(1, 0.9, 0.9, 0.5, text, source, Highlight(start, start + 19, "x"))
     answer = Answer("Who\x9b?", True, (passage,), confidence=0.9)
-    shown = cli.render_text(answer, color=True)
+    shown = terminal.render_text(answer, color=True)
     assert shown.count("\x1b") == 2  # the highlight's colour on and off
-    assert f"{cli.BOLD_YELLOW}The answer is here.{cli.RESET}" in shown
+    assert f"{terminal.BOLD_YELLOW}The answer is here.{terminal.RESET}" in shown
     assert "\x07" not in shown and "\x9b" not in shown and "\\x1b]0;PWNED" in shown
-    assert no_raw_controls(cli.render_text(answer, color=False))
+    assert no_raw_controls(terminal.render_text(answer, color=False))
 
 
 @pytest.mark.parametrize(
@@ -163,12 +163,12 @@ def test_render_text_keeps_its_own_colour_only():
 def test_unexpected_errors_are_one_line_unless_debugging(
     error, message, monkeypatch, capsys, tmp_path
 ):
-    import assistant.api
+    import assistant.indexing.sync
 
     def fail(*args):
         raise error
 
-    monkeypatch.setattr(assistant.api, "list_documents", fail)
+    monkeypatch.setattr(assistant.indexing.sync, "list_documents", fail)
     monkeypatch.delenv("ASSISTANT_DEBUG", raising=False)
     assert cli.main(["list", "--index", str(tmp_path)]) == 1
     err = capsys.readouterr().err

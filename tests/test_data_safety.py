@@ -9,10 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from assistant import formats, ingest, remove, store
-from assistant.api import ensure_default_index, load_index
-from assistant.documents import walk
+from assistant import ingest, remove
+from assistant.default_index import ensure_default_index
 from assistant.errors import AssistantError, DocumentError, IndexPathError
+from assistant.indexing import formats as formats
+from assistant.indexing.files import walk
+from assistant.store import folder as store
+from assistant.store.folder import load_index
 
 from .conftest import CLI, ROOT
 from .fixtures import make_pdf_bomb

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from assistant import ingest
-from assistant.api import DEFAULT_CORPUS
-from assistant.sentence_vectors import SentenceVectors
+from assistant.default_index import DEFAULT_CORPUS
+from assistant.store.sentence_vectors import SentenceVectors
 from tests.conftest import DATA, read_jsonl, run_cli
 
 ray = pytest.importorskip("ray")
@@ -29,7 +29,7 @@ def _vectors(index_dir):
 
 @pytest.mark.slow
 def test_ray_ingest_builds_the_single_process_index(tmp_path, embedder, local_ray, monkeypatch):
-    from assistant import distributed
+    from assistant.indexing import distributed as distributed
 
     monkeypatch.setattr(distributed, "SHARD", 16)  # several shards over several actors
     paths = [DEFAULT_CORPUS, DATA / "encyclopedia" / "corpus.jsonl"]
@@ -63,7 +63,7 @@ def test_cli_ingest_ray_flag(tmp_path):
 def test_missing_ray_names_the_install_command(monkeypatch):
     import sys
 
-    from assistant import distributed
+    from assistant.indexing import distributed as distributed
 
     monkeypatch.setitem(sys.modules, "ray", None)
     with pytest.raises(distributed.DistributedError, match=r"pip install '\.\[distributed\]'"):

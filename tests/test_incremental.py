@@ -10,9 +10,10 @@ import threading
 import numpy as np
 import pytest
 
-from assistant import Assistant, ingest, store
-from assistant.api import list_documents, remove
+from assistant import Assistant, ingest
 from assistant.errors import InvalidArgumentError
+from assistant.indexing.sync import list_documents, remove
+from assistant.store import folder as store
 
 from .fixtures import make_pdf
 

@@ -6,7 +6,8 @@ import sys
 import numpy as np
 import pytest
 
-from assistant.lexical import LexicalIndex, LexicalSettings
+from assistant.settings import LexicalSettings
+from assistant.store.lexical import LexicalIndex
 from assistant.words import STOPWORDS
 from tests.conftest import ARTICLE
 
@@ -76,11 +77,12 @@ def test_load_refuses_other_parameters(tmp_path, texts):
         LexicalIndex.load(tmp_path / "bm25", LexicalSettings())
 
 
+@pytest.mark.slow
 def test_loading_and_scoring_import_neither_bm25s_nor_scipy(tmp_path, texts):
     LexicalIndex.build(texts, LexicalSettings()).save(tmp_path / "bm25")
     code = (
         "import sys; from pathlib import Path; "
-        "from assistant.lexical import LexicalIndex, LexicalSettings; "
+        "from assistant.store.lexical import LexicalIndex, LexicalSettings; "
         f"ix = LexicalIndex.load(Path({str(tmp_path / 'bm25')!r}), LexicalSettings()); "
         "assert ix.scores('PKK attack').max() > 0; "
         "print(sorted(m for m in ('bm25s', 'scipy') if m in sys.modules))"

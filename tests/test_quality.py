@@ -5,7 +5,7 @@ import dataclasses
 import pytest
 
 from assistant import Assistant, ingest
-from assistant.conversation import is_follow_up, search_text
+from assistant.answer.conversation import is_follow_up, search_text
 
 from .conftest import ARTICLE
 

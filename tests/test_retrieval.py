@@ -12,7 +12,7 @@ def reference(index, question, query, mode, depth, within=False):
     """Candidates: the `depth` best by cosine and the `depth` best with BM25 > 0, as the mode
     asks (`within`: every chunk is a candidate and the `depth` best are kept), scored
     cosine + weight * BM25; best first, ties by chunk id."""
-    weight = index.settings["lexical_weight"]
+    weight = index.settings.retrieval.lexical_weight
     dense = np.asarray(index.matrix, dtype=np.float64) @ query.astype(np.float64)
     lexical = index.lexical.scores(question).astype(np.float64)
     score = {"dense": dense, "bm25": lexical, "hybrid": dense + weight * lexical}[mode]

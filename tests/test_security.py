@@ -8,7 +8,7 @@ import urllib.request
 import pytest
 
 from assistant.errors import InvalidArgumentError
-from assistant.security import check_exposure, is_loopback, parse_auth
+from assistant.web.security import check_exposure, is_loopback, parse_auth
 
 from .conftest import ROOT, run_cli, running_server
 

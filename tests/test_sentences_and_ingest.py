@@ -1,7 +1,7 @@
 import pytest
 
-from assistant.documents import find_files, paragraph_spans, read_document
 from assistant.errors import DocumentError, NoDocumentsError
+from assistant.indexing.files import find_files, paragraph_spans, read_document
 from assistant.schema import display_title
 from assistant.sentences import sentence_spans
 
@@ -87,7 +87,7 @@ def test_bad_files_get_clear_errors(tmp_path, content, message):
 
 
 def test_huge_file_is_refused(tmp_path, monkeypatch):
-    monkeypatch.setattr("assistant.documents.MAX_FILE_BYTES", 1000)
+    monkeypatch.setattr("assistant.indexing.files.MAX_FILE_BYTES", 1000)
     path = tmp_path / "huge.txt"
     path.write_text("word " * 1000)
     with pytest.raises(DocumentError, match="limit"):

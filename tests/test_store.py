@@ -5,8 +5,8 @@ import shutil
 import numpy as np
 import pytest
 
-from assistant import Assistant, ingest, store
-from assistant.api import DEFAULT_CORPUS, load_index
+from assistant import Assistant, ingest
+from assistant.default_index import DEFAULT_CORPUS
 from assistant.embedding import get_embedder
 from assistant.errors import (
     IndexCorruptError,
@@ -14,6 +14,8 @@ from assistant.errors import (
     IndexLockedError,
     IndexMissingError,
 )
+from assistant.store import folder as store
+from assistant.store.folder import load_index
 
 from .conftest import DATA, read_jsonl, run_cli
 
@@ -88,7 +90,7 @@ def test_manifest_records_what_the_index_was_built_with(article_index):
         ("format_version", 99, "format version 99"),
         ("model", {"name": "other-model", "dimension": 768, "window": 512}, "other-model"),
         ("chunker", {"name": "fixed", "version": 1}, "chunker settings"),
-        ("lexical", {"k1": 9}, "lexical settings"),
+        ("lexical", {"stopwords": "another-list"}, "lexical settings"),
         ("format", "something-else", "not an index"),
     ],
 )
@@ -127,7 +129,7 @@ def test_failed_write_leaves_the_old_index_untouched(
     def crash(*args, **kwargs):
         raise OSError("disk full")
 
-    monkeypatch.setattr("assistant.lexical.LexicalIndex.save", crash)
+    monkeypatch.setattr("assistant.store.lexical.LexicalIndex.save", crash)
     with pytest.raises(OSError, match="disk full"):
         ingest([DEFAULT_CORPUS], target, embedder=embedder, rebuild=True)
     assert {p.name: p.read_bytes() for p in target.iterdir() if p.is_file()} == before
@@ -135,12 +137,18 @@ def test_failed_write_leaves_the_old_index_untouched(
     Assistant.open(target, embedder=embedder)
 
 
-def test_interrupted_swap_is_recovered(article_index, tmp_path, embedder):
+def test_interrupted_swap_is_read_in_place_and_recovered_by_the_next_writer(
+    article_index, tmp_path, embedder
+):
     target = tmp_path / "index"
     shutil.copytree(article_index, target)
+    before = Assistant.open(target, embedder=embedder).ask("Who condemned the PKK?").to_dict()
     os.rename(target, tmp_path / ".index.old-123-456")  # killed between the two renames
     reopened = Assistant.open(target, embedder=embedder)
-    assert reopened.index.vectors.ntotal > 0 and target.is_dir()
+    assert reopened.ask("Who condemned the PKK?").to_dict() == before
+    assert not target.exists()  # a reader renames nothing: it holds no lock
+    ingest([DEFAULT_CORPUS], target, embedder=embedder)  # the next writer puts it back
+    assert target.is_dir() and not list(tmp_path.glob(".index.old-*"))
 
 
 def test_a_second_writer_is_refused(article_index, tmp_path, embedder):
@@ -153,7 +161,7 @@ def test_a_second_writer_is_refused(article_index, tmp_path, embedder):
 def test_default_index_is_built_kept_and_repaired_but_user_indexes_are_left_alone(
     tmp_path, embedder
 ):
-    from assistant.api import ensure_default_index
+    from assistant.default_index import ensure_default_index
 
     target = tmp_path / "default"
     assert ensure_default_index(target, log=lambda _: None) is True  # missing: built
@@ -191,7 +199,7 @@ def test_loading_checks_sizes_and_verify_checks_hashes(article_index, tmp_path, 
 
 
 def test_chunks_and_documents_are_read_lazily_and_checked_when_read(article_index, tmp_path):
-    from assistant.jsonlines import JsonLines
+    from assistant.store.jsonl import JsonLines
 
     index = load_index(article_index, get_embedder())
     parsed = read_jsonl(article_index / "chunks.jsonl")
@@ -219,7 +227,7 @@ def test_chunks_and_documents_are_read_lazily_and_checked_when_read(article_inde
 
 
 def test_documents_by_key_refuse_a_line_of_another_document(tmp_path):
-    from assistant.jsonlines import JsonLines, JsonLinesByKey
+    from assistant.store.jsonl import JsonLines, JsonLinesByKey
 
     (tmp_path / "docs.jsonl").write_text('{"id": "a"}\n{"id": "b"}\n')
     lines = JsonLines(tmp_path / "docs.jsonl", dict)
@@ -232,3 +240,19 @@ def test_documents_by_key_refuse_a_line_of_another_document(tmp_path):
     assert lines[-1] == {"id": "b"}
     with pytest.raises(IndexError):
         lines[2]
+
+
+def test_what_ingest_writes_with_its_own_settings_open_reads_and_uses(tmp_path, embedder):
+    from assistant.settings import ChunkerSettings, LexicalSettings
+
+    chunker = ChunkerSettings(window=embedder.window, min_tokens=8, title_prefix=False)
+    lexical = LexicalSettings(k1=0.9, b=0.3, fields="chunk-text")
+    index_dir = tmp_path / "index"
+    ingest([DEFAULT_CORPUS], index_dir, embedder=embedder, chunker=chunker, lexical=lexical)
+    opened = Assistant.open(index_dir, embedder=embedder)
+    assert opened.index.settings.chunker == chunker and opened.index.settings.lexical == lexical
+    assert opened.index.lexical.settings == lexical  # BM25 is read with what it was built with
+    assert opened.ask("Who condemned the PKK?").answerable
+    report = ingest([DEFAULT_CORPUS], index_dir, embedder=embedder)  # nothing given: kept
+    assert not report.written
+    assert Assistant.open(index_dir, embedder=embedder).index.settings.chunker == chunker

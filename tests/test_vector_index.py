@@ -7,9 +7,10 @@ import json
 import faiss
 import numpy as np
 
-from assistant import Assistant, vector_index
-from assistant.sentence_vectors import SentenceVectors
-from assistant.vector_index import VectorIndexSettings
+from assistant import Assistant
+from assistant.settings import VectorIndexSettings
+from assistant.store import vectors as vector_index
+from assistant.store.sentence_vectors import SentenceVectors
 from tests.conftest import DATA, read_jsonl
 
 
@@ -63,11 +64,11 @@ def test_fewer_candidates_than_asked_pad_with_minus_one():
 
 
 def test_store_records_and_uses_the_vector_index(tmp_path, embedder, monkeypatch):
-    from assistant import api
+    from assistant import ingest
 
     monkeypatch.setattr(VectorIndexSettings, "kind_for", lambda self, n: "ivf")
     index_dir = tmp_path / "index"
-    api.ingest([DATA / "encyclopedia" / "corpus.jsonl"], index_dir, embedder=embedder)
+    ingest([DATA / "encyclopedia" / "corpus.jsonl"], index_dir, embedder=embedder)
     manifest = json.loads((index_dir / "manifest.json").read_text())
     recorded = manifest["vector_index"]
     assert recorded["type"] == "ivf" and recorded["codes"] == "sq8" and recorded["lists"] > 1

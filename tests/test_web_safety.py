@@ -16,11 +16,12 @@ from urllib.parse import urlparse
 
 import pytest
 
-from assistant import Assistant, ingest, store
-from assistant.app_documents import MAX_UPLOAD_BYTES, DocumentQueue
+from assistant import Assistant, ingest
 from assistant.errors import AssistantError, IndexMissingError
 from assistant.feedback import feedback_path
+from assistant.store import folder as store
 from assistant.validation import validate_context, validate_k
+from assistant.web.documents_panel import MAX_UPLOAD_BYTES, DocumentQueue
 
 from .conftest import run_cli, running_server
 from .test_browser import WAIT, Page, browser  # noqa: F401 - the browser fixture

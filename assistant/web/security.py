@@ -10,7 +10,7 @@ import threading
 import time
 from collections import deque
 
-from .errors import InvalidArgumentError
+from ..errors import InvalidArgumentError
 
 AUTH_ENV = "ASSISTANT_AUTH"
 

@@ -18,8 +18,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from .embedding import Progress
-from .errors import AssistantError
+from ..embedding import Progress
+from ..errors import AssistantError
 
 SHARD = 512  # texts per task: big enough to batch well, small enough to spread evenly
 
@@ -65,7 +65,7 @@ def encode_with_spans(
     ray = connect(address)
     texts, spans = list(texts), [list(s) for s in spans]
     if not texts:
-        from .embedding import get_embedder
+        from ..embedding import get_embedder
 
         return get_embedder().encode_with_spans([], [])
     cpus = int(ray.cluster_resources().get("CPU", 1))
@@ -76,7 +76,7 @@ def encode_with_spans(
     class Encoder:
         def __init__(self) -> None:
             os.environ.setdefault("ASSISTANT_THREADS", "1")  # one core per actor
-            from assistant.embedding import Embedder
+            from ..embedding import Embedder
 
             self.embedder = Embedder()
 

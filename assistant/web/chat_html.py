@@ -11,9 +11,9 @@ from bisect import bisect_right
 from collections.abc import Mapping, Sequence
 from html import escape
 
-from .citations import content_words
-from .export import STATE_LABELS, locator, metadata_items, quote_with_citation
-from .schema import Document, display_title
+from ..export import STATE_LABELS, locator, metadata_items, quote_with_citation
+from ..schema import Document, display_title
+from ..words import content_words
 
 _WORD = re.compile(r"[^\W_]+", re.UNICODE)
 STATE_ICONS = {"answered": "✓", "weak": "⚠", "not_found": "∅"}

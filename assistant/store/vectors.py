@@ -22,7 +22,7 @@ from pathlib import Path
 import faiss
 import numpy as np
 
-from .settings import VectorIndexSettings
+from ..settings import VectorIndexSettings
 
 
 def build(vectors: np.ndarray, settings: VectorIndexSettings | None = None) -> faiss.Index:

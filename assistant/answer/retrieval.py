@@ -12,12 +12,12 @@ from functools import cached_property
 
 import numpy as np
 
-from .citations import content_words, sentences_of
-from .errors import InvalidArgumentError
-from .schema import MODES, Chunk
-from .settings import RetrievalSettings, from_dict
-from .store import Index
-from .words import WORD
+from ..errors import InvalidArgumentError
+from ..schema import MODES, Chunk
+from ..settings import RetrievalSettings
+from ..store.folder import Index
+from ..words import WORD, content_words
+from .highlight import sentences_of
 
 
 @dataclass(frozen=True)
@@ -84,7 +84,7 @@ def check_mode(mode: str) -> str:
 class Retriever:
     def __init__(self, index: Index) -> None:
         self.index = index
-        self.settings = from_dict(RetrievalSettings, index.settings)
+        self.settings: RetrievalSettings = index.settings.retrieval
         self._words: dict[int, frozenset[str]] = {}  # per chunk id, kept between questions
         self._sentences: dict[int, list[tuple[int, int]]] = {}
         self._sentence_words: dict[int, list[frozenset[str]]] = {}

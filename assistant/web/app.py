@@ -23,13 +23,16 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 import gradio as gr  # noqa: E402
 from starlette.middleware import Middleware  # noqa: E402
 
-from . import feedback, store  # noqa: E402
-from .api import Assistant, default_index_dir  # noqa: E402
-from .app_documents import MAX_UPLOAD_BYTES, documents_panel  # noqa: E402
+from .. import feedback  # noqa: E402
+from ..answer.assistant import Assistant  # noqa: E402
+from ..errors import AssistantError, IndexMissingError, InvalidArgumentError  # noqa: E402
+from ..export import conversation_markdown  # noqa: E402
+from ..settings import default_index_dir  # noqa: E402
+from ..store import folder as store  # noqa: E402
+from ..validation import clean_text, validate_context, validate_k, validate_question  # noqa: E402
 from .chat_html import VIEWER_EMPTY, conversation_html, viewer_html  # noqa: E402
-from .errors import AssistantError, IndexMissingError, InvalidArgumentError  # noqa: E402
-from .export import conversation_markdown  # noqa: E402
-from .security import (  # noqa: E402
+from .documents_panel import MAX_UPLOAD_BYTES, documents_panel  # noqa: E402
+from .security import (
     LoginRateLimit,
     RateLimit,
     ServerFunctionGuard,
@@ -37,7 +40,6 @@ from .security import (  # noqa: E402
     check_exposure,
     session_of,
 )
-from .validation import clean_text, validate_context, validate_k, validate_question  # noqa: E402
 
 EXAMPLES = [
     "How many deaths is the PKK responsible for?",

@@ -12,7 +12,7 @@ import re
 import time
 from dataclasses import dataclass, field
 
-from .errors import DocumentError
+from ..errors import DocumentError
 
 INSTALL = ".venv/bin/pip install -e ."
 DOCX_TEMPLATE_DATE = "2013-12-23"  # python-docx's blank template says it was created then

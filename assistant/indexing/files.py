@@ -17,10 +17,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .errors import DocumentError, NoDocumentsError
-from .schema import Document
-from .sentences import strip_span
-from .store import index_manifest
+from ..errors import DocumentError, NoDocumentsError
+from ..schema import Document
+from ..sentences import strip_span
+from ..store.guard import index_manifest
 
 SUPPORTED_SUFFIXES = (".txt", ".md", ".markdown", ".html", ".htm", ".pdf", ".docx", ".jsonl")
 SUPPORTED = ".txt, .md, .html, .pdf, .docx or .jsonl"
@@ -198,7 +198,7 @@ def read_document(path: Path, doc_id: str, raw: bytes | None = None) -> Document
 
 
 def _extracted_document(path: Path, doc_id: str, raw: bytes, shown: str, suffix: str) -> Document:
-    from . import formats
+    from . import formats as formats
 
     if not raw.strip():
         raise DocumentError(shown, "the file is empty; add some text or leave it out")

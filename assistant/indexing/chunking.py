@@ -11,9 +11,9 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
-from .schema import Chunk, Document
-from .sentences import sentence_spans
-from .settings import ChunkerSettings
+from ..schema import Chunk, Document
+from ..sentences import sentence_spans
+from ..settings import ChunkerSettings
 
 CountTokens = Callable[[str], int]
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from .words import STOPWORDS
+from ..words import STOPWORDS
 
 REFERRING = frozenset(
     """it its it's that this these those they them their theirs there then he him his she her

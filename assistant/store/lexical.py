@@ -8,8 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .settings import LexicalSettings
-from .words import bm25_terms
+from ..settings import LexicalSettings
+from ..words import bm25_terms
 
 PARAMS, VOCAB = "params.index.json", "vocab.index.json"
 ARRAYS = ("data.csc.index.npy", "indices.csc.index.npy", "indptr.csc.index.npy")

@@ -25,10 +25,11 @@ from pathlib import Path
 
 import gradio as gr
 
-from . import store
-from .api import Assistant, IngestReport, ingest, list_documents, remove
-from .documents import SUPPORTED, SUPPORTED_SUFFIXES, display_path
-from .errors import AssistantError, IndexLockedError, IndexMissingError
+from ..answer.assistant import Assistant
+from ..errors import AssistantError, IndexLockedError, IndexMissingError
+from ..indexing.files import SUPPORTED, SUPPORTED_SUFFIXES, display_path
+from ..indexing.sync import IngestReport, ingest, list_documents, remove
+from ..store import folder as store
 from .security import session_of
 
 MAX_UPLOAD_BYTES = 20 * 1024 * 1024  # per file, and per upload request (several files)

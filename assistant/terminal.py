@@ -1,0 +1,66 @@
+"""What the CLI prints: answers as text for a terminal, and JSON; every document- or
+user-derived string made safe to print first (a title must not retitle or clear the terminal)."""
+
+from __future__ import annotations
+
+import json
+import re
+import textwrap
+
+from .answer.citations import format_citation
+from .schema import Answer
+
+BOLD_YELLOW, RESET = "\033[1;33m", "\033[0m"
+# what a terminal must not receive from a document or a user: C0 controls but \n and \t, DEL,
+# C1 controls (U+009B is CSI) and lone surrogates (they cannot even be encoded)
+_UNSAFE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff]")
+_UNSAFE_IN_LINE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f-\x9f\ud800-\udfff]")  # \n too
+SURROGATE = re.compile(r"[\ud800-\udfff]")
+# json.dumps(ensure_ascii=False) escapes C0 only; these stay raw without this
+_JSON_UNSAFE = re.compile(r"[\x7f-\x9f\u2028\u2029\ud800-\udfff]")
+
+
+def safe(text: object, one_line: bool = False) -> str:
+    """Text fit for a terminal: control characters (but tab, and newline unless `one_line`) and
+    lone surrogates become visible escapes such as \\x1b, so a title cannot retitle or clear
+    the terminal (or, `one_line`, fake another line of a listing)."""
+
+    def escape(match: re.Match) -> str:
+        code = ord(match.group())
+        return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+    return (_UNSAFE_IN_LINE if one_line else _UNSAFE).sub(escape, str(text))
+
+
+def to_json(value: object, indent: int | None = None) -> str:
+    """json.dumps, with DEL, C1 controls, U+2028/2029 and lone surrogates escaped too: still
+    valid JSON of the same value, and safe to print."""
+    text = json.dumps(value, ensure_ascii=False, indent=indent)
+    return _JSON_UNSAFE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+
+
+def render_text(answer: Answer, color: bool = False) -> str:
+    """The answer for a terminal: document and user text made `safe`, the highlight in colour
+    (or between ** when `color` is off)."""
+    lines = [f"Q: {safe(answer.question)}", ""]
+    if not answer.answerable:
+        lines.append(
+            "Nothing in the indexed documents answers this question. "
+            "Try other words, or ingest documents that cover it."
+        )
+        return "\n".join(lines) + "\n"
+    for p in answer.passages:
+        h, text = p.highlight, p.text
+        on, off = (BOLD_YELLOW, RESET) if color else ("**", "**")
+        before, inside, after = text[: h.start], text[h.start : h.end], text[h.end :]
+        marked = f"{safe(before)}{on}{safe(inside)}{off}{safe(after)}"
+        citation = safe(format_citation(p.source), one_line=True)
+        lines.append(f"[{p.rank}] {citation}  (score {p.score:.2f})")
+        lines.append(f"    {safe(p.source.path, one_line=True)}")
+        for paragraph in marked.split("\n"):
+            lines.extend(
+                textwrap.wrap(paragraph, 100, initial_indent="    ", subsequent_indent="    ")
+                or [""]
+            )
+        lines.append("")
+    return "\n".join(lines)
