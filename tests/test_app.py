@@ -232,7 +232,7 @@ def test_search_can_be_limited_to_some_documents(tmp_path, embedder):
 def test_settings_list_the_served_index_and_its_neighbours(tmp_path, article_index):
     import shutil
 
-    from assistant.web.app import index_folders
+    from assistant.web.chat import index_folders
 
     root = tmp_path / "indexes"
     shutil.copytree(article_index, root / "served")

@@ -18,6 +18,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from .. import settings
 from ..embedding import Progress
 from ..errors import AssistantError
 
@@ -43,7 +44,7 @@ def connect(address: str | None = None, local_cpus: int | None = None):
     """Joins the cluster at `address` / $RAY_ADDRESS, or starts a local Ray instance."""
     ray = _ray()
     if not ray.is_initialized():
-        address = address or os.environ.get("RAY_ADDRESS") or None
+        address = address or settings.ray_address()
         options = {"ignore_reinit_error": True, "log_to_driver": False}
         if address:
             ray.init(address=address, **options)

@@ -5,11 +5,11 @@ from __future__ import annotations
 import ipaddress
 import json
 import math
-import os
 import threading
 import time
 from collections import deque
 
+from .. import settings
 from ..errors import InvalidArgumentError
 
 AUTH_ENV = "ASSISTANT_AUTH"
@@ -29,7 +29,7 @@ def parse_auth(value: str | None) -> tuple[str, str] | None:
 
 
 def auth_from(cli_value: str | None) -> tuple[str, str] | None:
-    return parse_auth(cli_value if cli_value is not None else os.environ.get(AUTH_ENV))
+    return parse_auth(cli_value if cli_value is not None else settings.auth_env())
 
 
 def is_loopback(host: str) -> bool:
