@@ -4,60 +4,15 @@ conversation as Markdown. Pure functions over the answer JSON (`Answer.to_dict()
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
-# Shown in a citation, in this order, when the document provides them.
-CITED_METADATA = ("author", "outlet", "publisher", "date")
+from .answer.citations import citation_text
+
 STATE_LABELS = {
     "answered": "Answered",
     "weak": "Weak match",
     "not_found": "Not in the documents",
 }
-
-
-def _span(prefix: str, numbers: Sequence[int]) -> str:
-    if not numbers:
-        return ""
-    first, last = numbers[0], numbers[-1]
-    return f"{prefix}{first}" if first == last else f"{prefix}{first}–{last}"
-
-
-def pages_label(pages: Sequence[int]) -> str:
-    """'p. 3' or 'pp. 3–4'; '' when the document has no pages."""
-    if not pages:
-        return ""
-    return f"p. {pages[0]}" if pages[0] == pages[-1] else f"pp. {pages[0]}–{pages[-1]}"
-
-
-def locator(source: Mapping) -> str:
-    """Where in the document: page(s) when it has pages, then paragraph(s)."""
-    parts = [pages_label(source.get("pages") or ()), _span("¶", source.get("paragraphs") or ())]
-    return ", ".join(p for p in parts if p)
-
-
-def metadata_items(metadata: Mapping | Iterable | None) -> list[tuple[str, str]]:
-    """The cited metadata present, in citation order ((key, value) pairs or a dict)."""
-    if not metadata:
-        return []
-    values = dict(metadata)
-    return [(key, str(values[key])) for key in CITED_METADATA if str(values.get(key) or "").strip()]
-
-
-def citation_text(source: Mapping) -> str:
-    """'Title › Section — Author, Outlet, Date, p. 3, ¶7, chars 1,234–1,456, path/file.pdf'
-    (the section, metadata and pages only when the document has them)."""
-    byline = ", ".join(value for _, value in metadata_items(source.get("metadata")))
-    head = source.get("title") or source.get("doc_id", "")
-    if source.get("section") and source["section"] != head:
-        head = f"{head} › {source['section']}"
-    if byline:
-        head = f"{head} — {byline}"
-    rest = [
-        locator(source),
-        f"chars {source['start']:,}–{source['end']:,}",
-        source.get("path", ""),
-    ]
-    return ", ".join([head, *(r for r in rest if r)])
 
 
 def quote_with_citation(passage: Mapping) -> str:

@@ -7,7 +7,7 @@ import json
 import re
 import textwrap
 
-from .answer.citations import format_citation
+from .answer.citations import citation_text
 from .schema import Answer
 
 BOLD_YELLOW, RESET = "\033[1;33m", "\033[0m"
@@ -54,9 +54,8 @@ def render_text(answer: Answer, color: bool = False) -> str:
         on, off = (BOLD_YELLOW, RESET) if color else ("**", "**")
         before, inside, after = text[: h.start], text[h.start : h.end], text[h.end :]
         marked = f"{safe(before)}{on}{safe(inside)}{off}{safe(after)}"
-        citation = safe(format_citation(p.source), one_line=True)
+        citation = safe(citation_text(p.source), one_line=True)
         lines.append(f"[{p.rank}] {citation}  (score {p.score:.2f})")
-        lines.append(f"    {safe(p.source.path, one_line=True)}")
         for paragraph in marked.split("\n"):
             lines.extend(
                 textwrap.wrap(paragraph, 100, initial_indent="    ", subsequent_indent="    ")

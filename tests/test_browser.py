@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from assistant.export import citation_text, quote_with_citation
+from assistant.answer.citations import citation_text
+from assistant.export import quote_with_citation
 from assistant.feedback import feedback_path
 
 from .conftest import ARTIFACTS

@@ -6,13 +6,9 @@ import threading
 import pytest
 
 from assistant import feedback
+from assistant.answer.citations import citation_text, locator
 from assistant.errors import AssistantError, InvalidArgumentError
-from assistant.export import (
-    citation_text,
-    conversation_markdown,
-    locator,
-    quote_with_citation,
-)
+from assistant.export import conversation_markdown, quote_with_citation
 
 from .conftest import run_cli
 

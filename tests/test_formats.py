@@ -3,7 +3,7 @@
 import pytest
 
 from assistant import Assistant, ingest
-from assistant.answer.citations import format_citation
+from assistant.answer.citations import citation_text
 from assistant.errors import DocumentError
 from assistant.indexing.files import read_document
 from assistant.schema import Source
@@ -37,7 +37,8 @@ def test_answer_on_a_pdf_page_cites_that_page(tmp_path, embedder):
     )
     top = answer.passages[0]
     assert "4.2 million euros" in top.text and top.source.pages == (2,)
-    assert format_citation(top.source).startswith("River Report, p. 2, ")
+    assert citation_text(top.source).startswith("River Report — Ada Tester, ")
+    assert ", p. 2, ¶" in citation_text(top.source)
     assert answer.to_dict()["passages"][0]["source"]["metadata"]["author"] == "Ada Tester"
     staff = Assistant.open(tmp_path / "index", embedder=embedder).ask(
         "How many engineers does the authority employ?", k=1
@@ -64,7 +65,7 @@ def test_docx_headings_become_sections(tmp_path, embedder):
     )
     source = answer.passages[0].source
     assert source.section == "Parking"
-    assert "§ Parking" in format_citation(source)
+    assert "› Parking" in citation_text(source)
     assert doc.text[source.start : source.end] == answer.passages[0].text
 
 
@@ -129,10 +130,14 @@ def test_broken_docx_gets_a_clear_error(tmp_path):
 
 def test_citation_names_the_most_precise_location():
     base = dict(doc_id="d", title="T", path="p", paragraphs=(3,), start=10, end=20)
-    assert format_citation(Source(**base)) == "T, ¶3, chars 10–20"
-    assert format_citation(Source(**base, pages=(4,))) == "T, p. 4, ¶3, chars 10–20"
-    assert format_citation(Source(**base, pages=(4, 5))).startswith("T, pp. 4–5, ")
-    assert format_citation(Source(**base, section="Parking")) == "T, § Parking, ¶3, chars 10–20"
+    assert citation_text(Source(**base)) == "T, ¶3, chars 10–20, p"
+    assert citation_text(Source(**base, pages=(4,))) == "T, p. 4, ¶3, chars 10–20, p"
+    assert citation_text(Source(**base, pages=(4, 5))).startswith("T, pp. 4–5, ")
+    assert citation_text(Source(**base, section="Parking")) == "T › Parking, ¶3, chars 10–20, p"
+    # the Python form (a Source) and the JSON form (a dict) read the same
+    assert citation_text(Source(**base, pages=(4,))) == citation_text(
+        {**base, "pages": [4], "paragraphs": [3]}
+    )
 
 
 def test_blank_pdf_pages_keep_the_page_numbers_right(tmp_path, embedder):

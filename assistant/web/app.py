@@ -70,6 +70,7 @@ def build_app(assistant: Assistant) -> gr.Blocks:
 
     def record_vote(data: dict, request: gr.Request) -> dict:
         return chat.record_vote(data, request)
+
     quick = {"api_visibility": "private", "concurrency_limit": None}  # never behind questions
     with gr.Blocks(title="Citation Assistant", delete_cache=(3600, 3600)) as demo:
         answers = gr.State([])

@@ -11,7 +11,8 @@ from bisect import bisect_right
 from collections.abc import Mapping, Sequence
 from html import escape
 
-from ..export import STATE_LABELS, locator, metadata_items, quote_with_citation
+from ..answer.citations import byline, heading, locator
+from ..export import STATE_LABELS, quote_with_citation
 from ..schema import Document, display_title
 from ..words import content_words
 
@@ -119,8 +120,7 @@ def _cite_button(source: Mapping, passage: Mapping, index: str) -> str:
     }
     attrs = " ".join(f'data-{k}="{attr(v)}"' for k, v in data.items())
     where = locator(source)
-    section = source.get("section") or ""
-    label = source["title"] + (f" › {section}" if section and section != source["title"] else "")
+    label = heading(source)
     return (
         f'<button type="button" class="cite" {attrs} title="Open the source at this passage">'
         f"[{passage['rank']}] {escape(label)}{', ' + escape(where) if where else ''}"
@@ -133,7 +133,7 @@ def passage_item(answer: Mapping, passage: Mapping, turn: int, lexical_weight: f
     settings = answer.get("settings") or {}
     index = settings.get("index", "")
     searched = answer.get("searched") or answer.get("question", "")
-    byline = " · ".join(escape(v) for _, v in metadata_items(source.get("metadata")))
+    by = escape(byline(source, " · "))
     token = (answer.get("_votes") or {}).get(passage["rank"], "")
     vote_data = f'data-turn="{turn}" data-rank="{passage["rank"]}" data-token="{attr(token)}"'
     return (
@@ -141,7 +141,7 @@ def passage_item(answer: Mapping, passage: Mapping, turn: int, lexical_weight: f
         f'<blockquote class="passage">'
         f"{passage_html(passage['text'], passage.get('highlight') or {}, searched)}</blockquote>"
         f'<p class="citation">{_cite_button(source, passage, index)}'
-        + (f' <span class="byline">{byline}</span>' if byline else "")
+        + (f' <span class="byline">{by}</span>' if by else "")
         + f' <span class="chars">chars {source["start"]:,}–{source["end"]:,}</span>'
         f' <code class="path">{escape(source.get("path", ""))}</code></p>'
         '<div class="tools">'
