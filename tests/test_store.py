@@ -256,3 +256,33 @@ def test_what_ingest_writes_with_its_own_settings_open_reads_and_uses(tmp_path, 
     report = ingest([DEFAULT_CORPUS], index_dir, embedder=embedder)  # nothing given: kept
     assert not report.written
     assert Assistant.open(index_dir, embedder=embedder).index.settings.chunker == chunker
+
+
+def test_an_unloadable_new_version_is_tried_once_and_named_until_a_good_one_comes(
+    small_index, tmp_path, fake_embedder, monkeypatch
+):
+    import assistant.answer.assistant as answering
+
+    target = tmp_path / "index"
+    shutil.copytree(small_index, target)
+    opened = Assistant.open(target, embedder=fake_embedder)
+    question = "Who condemned the PKK?"
+    before = opened.ask(question, answerable_at=0).to_dict()
+    good = (target / "manifest.json").read_text()
+    loads = []
+    real_load = answering.load_index
+    monkeypatch.setattr(
+        answering, "load_index", lambda *a, **k: loads.append(1) or real_load(*a, **k)
+    )
+    broken = json.loads(good)
+    broken["format_version"] = 99
+    (target / "manifest.json").write_text(json.dumps(broken))  # a new version it cannot read
+    for _ in range(3):  # the loaded version answers, and the broken one is not tried again
+        assert opened.ask(question, answerable_at=0).to_dict() == before
+    assert len(loads) == 1 and "format version 99" in opened.problem
+    (target / "manifest.json").write_text(good)  # a good version again
+    opened.ask(question)
+    assert len(loads) == 2 and opened.problem == ""
+    shutil.rmtree(target)
+    assert "is gone" in opened.problem
+    assert opened.ask(question, answerable_at=0).to_dict() == before
