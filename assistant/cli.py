@@ -11,7 +11,7 @@ from pathlib import Path
 from . import settings
 from .errors import AssistantError
 from .schema import MODES
-from .terminal import SURROGATE, render_text, safe, to_json
+from .terminal import SURROGATE, note, render_text, report_summary, safe, say, to_json
 
 DEBUG_HINT = "run again with ASSISTANT_DEBUG=1 to see the traceback"
 
@@ -204,7 +204,7 @@ def _ingest(args) -> int:
             raise AssistantError("--if-stale only applies to the bundled article; leave out PATH.")
         built = ensure_default_index(args.index)
         if not built:
-            _note(f"Index is up to date: {args.index or default_index_dir()}")
+            note(f"Index is up to date: {args.index or default_index_dir()}")
         return 0
     report = ingest(
         args.paths or [DEFAULT_CORPUS],
@@ -215,7 +215,7 @@ def _ingest(args) -> int:
         ray=args.ray,
         ray_address=args.ray_address,
     )
-    return _summary(report, strict=args.strict)
+    return report_summary(report, strict=args.strict)
 
 
 def _progress():
@@ -236,59 +236,10 @@ def _progress():
     return start
 
 
-def _summary(report, strict: bool = False) -> int:
-    """The per-file messages, then one summary; exit status 1 when something failed."""
-    for note in report.notes:
-        _note(f"note: {note}")
-    for failure in report.failures:
-        _note(f"error: {failure}")
-    for path in report.kept:
-        _note(f"note: {path}: its earlier indexed version is kept")
-    for duplicate in report.duplicates:
-        _note(f"note: {duplicate}: identical, indexed once")
-    if report.failures and strict:
-        _note(
-            f"Nothing was written: {len(report.failures)} file(s) failed (--strict); the existing "
-            "index is unchanged."
-        )
-        return 1
-    counts = ", ".join(
-        f"{len(items)} {label}"
-        for label, items in (
-            ("added", report.added),
-            ("updated", report.updated),
-            ("removed", report.removed),
-            ("unchanged", report.unchanged),
-            ("failed", report.failures),
-        )
-        if items
-    )
-    if report.written:
-        _say(
-            f"Indexed {report.documents} document(s) as {report.chunks} chunks "
-            f"({report.tokens:,} tokens) in {report.index_dir}: {counts or 'no change'}; "
-            f"embedded {report.embedded} chunks, reused {report.reused}, in {report.seconds:.1f} s"
-        )
-    else:
-        _say(
-            f"Index is up to date ({counts or 'no files'}): {report.documents} document(s), "
-            f"{report.chunks} chunks in {report.index_dir}"
-        )
-    if report.failures:
-        _note(
-            f"{len(report.failures)} file(s) failed: "
-            + "; ".join(f.path for f in report.failures)
-            + (". The rest was indexed" if report.written else ". Nothing else changed")
-            + "; fix those and run ingest again."
-        )
-        return 1
-    return 0
-
-
 def _remove(args) -> int:
     from .indexing.sync import remove
 
-    return _summary(remove(args.paths, args.index))
+    return report_summary(remove(args.paths, args.index))
 
 
 def _list(args) -> int:
@@ -360,7 +311,7 @@ def _ask(args) -> int:
 def _line_error(number: int, question: str | None, message: str, as_json: bool) -> int:
     """Reports a failed line of `ask -` on stderr (and in the JSON output, to keep it aligned
     with the input); 1, to count it."""
-    _note(f"error: line {number}: {message}")
+    note(f"error: line {number}: {message}")
     if as_json:
         question_field = {} if question is None else {"question": question}
         print(to_json({"line": number, **question_field, "error": message}))
@@ -397,11 +348,11 @@ def _eval(args) -> int:
             args.split,
             modes,
             index_dir=args.index,
-            log=_note,
+            log=note,
             bar=sys.stderr.isatty(),
         )
     if not args.json:
-        _say(format_table(results))
+        say(format_table(results))
     elif len(results) == 1:
         print(to_json(results[0].to_dict()))
     else:
@@ -421,7 +372,7 @@ def _eval_feedback(args, modes):
     if args.write:
         data = feedback.feedback_set(feedback.read_votes(assistant.index.path))
         feedback.write_beir(args.write, assistant.index, data)
-        _note(f"Wrote {len(data.queries)} voted questions to {args.write}")
+        note(f"Wrote {len(data.queries)} voted questions to {args.write}")
     return results
 
 
@@ -437,16 +388,8 @@ def _info(args) -> int:
         from .store.folder import load_index
 
         load_index(index_dir, get_embedder(), verify=True)
-        _note(f"verified: all {len(manifest['files'])} files match their sha256")
+        note(f"verified: all {len(manifest['files'])} files match their sha256")
     return 0
-
-
-def _say(text: str) -> None:
-    print(safe(text))
-
-
-def _note(text: str) -> None:
-    print(safe(text), file=sys.stderr)
 
 
 if __name__ == "__main__":

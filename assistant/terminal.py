@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 import textwrap
 
 from .answer.citations import citation_text
@@ -63,3 +64,60 @@ def render_text(answer: Answer, color: bool = False) -> str:
             )
         lines.append("")
     return "\n".join(lines)
+
+
+def say(text: str) -> None:
+    print(safe(text))
+
+
+def note(text: str) -> None:
+    print(safe(text), file=sys.stderr)
+
+
+def report_summary(report, strict: bool = False) -> int:
+    """The per-file messages, then one summary; exit status 1 when something failed."""
+    for message in report.notes:
+        note(f"note: {message}")
+    for failure in report.failures:
+        note(f"error: {failure}")
+    for path in report.kept:
+        note(f"note: {path}: its earlier indexed version is kept")
+    for duplicate in report.duplicates:
+        note(f"note: {duplicate}: identical, indexed once")
+    if report.failures and strict:
+        note(
+            f"Nothing was written: {len(report.failures)} file(s) failed (--strict); the existing "
+            "index is unchanged."
+        )
+        return 1
+    counts = ", ".join(
+        f"{len(items)} {label}"
+        for label, items in (
+            ("added", report.added),
+            ("updated", report.updated),
+            ("removed", report.removed),
+            ("unchanged", report.unchanged),
+            ("failed", report.failures),
+        )
+        if items
+    )
+    if report.written:
+        say(
+            f"Indexed {report.documents} document(s) as {report.chunks} chunks "
+            f"({report.tokens:,} tokens) in {report.index_dir}: {counts or 'no change'}; "
+            f"embedded {report.embedded} chunks, reused {report.reused}, in {report.seconds:.1f} s"
+        )
+    else:
+        say(
+            f"Index is up to date ({counts or 'no files'}): {report.documents} document(s), "
+            f"{report.chunks} chunks in {report.index_dir}"
+        )
+    if report.failures:
+        note(
+            f"{len(report.failures)} file(s) failed: "
+            + "; ".join(f.path for f in report.failures)
+            + (". The rest was indexed" if report.written else ". Nothing else changed")
+            + "; fix those and run ingest again."
+        )
+        return 1
+    return 0
