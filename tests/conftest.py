@@ -89,15 +89,20 @@ def assistant(article_index, embedder) -> Assistant:
 
 
 def run_cli(
-    *args: str, stdin: str | None = None, cwd: Path = ROOT, env: dict | None = None
+    *args: str,
+    stdin: str | None = None,
+    cwd: Path = ROOT,
+    env: dict | None = None,
+    timeout: int = 300,
 ) -> subprocess.CompletedProcess:
+    """The real command; `env` replaces the environment; a hang fails the test (`timeout`)."""
     return subprocess.run(
         [str(CLI), *args],
         input=stdin,
         capture_output=True,
         text=True,
         cwd=cwd,
-        timeout=300,
+        timeout=timeout,
         env={**(os.environ if env is None else env), "HF_HUB_OFFLINE": "1"},
     )
 

@@ -3,7 +3,6 @@ reads regular files only, within bounds, never its own index or the running syst
 
 import json
 import os
-import subprocess
 import time
 from pathlib import Path
 
@@ -17,7 +16,7 @@ from assistant.indexing.files import walk
 from assistant.store import folder as store
 from assistant.store.folder import load_index
 
-from .conftest import CLI, ROOT
+from .conftest import ROOT, run_cli
 from .fixtures import make_pdf_bomb
 
 GARDEN = "Garden notes\n\nTomatoes need six hours of sun and water every second day in summer."
@@ -25,15 +24,8 @@ HARBOUR = "Harbour notes\n\nThe harbour master opens the lock gates at high tide
 
 
 def cli(*args: str, cwd: Path = ROOT, env: dict | None = None, timeout: int = 180):
-    """The real command, with a timeout: a hang fails the test instead of stalling the run."""
-    return subprocess.run(
-        [str(CLI), *args],
-        capture_output=True,
-        text=True,
-        cwd=cwd,
-        timeout=timeout,
-        env={**os.environ, "HF_HUB_OFFLINE": "1", **(env or {})},
-    )
+    """The real command, `env` added to this environment, with a timeout: a hang fails."""
+    return run_cli(*args, cwd=cwd, env={**os.environ, **(env or {})}, timeout=timeout)
 
 
 def snapshot(folder: Path) -> dict[str, bytes | None]:
