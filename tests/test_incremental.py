@@ -43,54 +43,54 @@ def rows_by_text(index_dir, embedder):
     return {c.text: np.array(index.matrix[i]) for i, c in enumerate(index.chunks)}
 
 
-def test_reingest_only_embeds_what_changed(docs, tmp_path, embedder):
+def test_reingest_only_embeds_what_changed(docs, tmp_path, fake_embedder):
     index_dir = tmp_path / "index"
-    first = ingest([docs], index_dir, embedder=embedder)
+    first = ingest([docs], index_dir, embedder=fake_embedder)
     assert sorted(first.added) and len(first.added) == 3 and not first.failures
     assert first.embedded == first.chunks and first.written
-    before = rows_by_text(index_dir, embedder)
+    before = rows_by_text(index_dir, fake_embedder)
     manifest = (index_dir / "manifest.json").read_bytes()
 
-    again = ingest([docs], index_dir, embedder=embedder)
+    again = ingest([docs], index_dir, embedder=fake_embedder)
     assert not again.written and len(again.unchanged) == 3 and again.embedded == 0
     assert (index_dir / "manifest.json").read_bytes() == manifest  # nothing rewritten
 
     (docs / "rivers.txt").write_text(RIVER.replace("ten countries", "ten European countries"))
     (docs / "sub" / "bakery.md").unlink()
-    third = ingest([docs], index_dir, embedder=embedder)
+    third = ingest([docs], index_dir, embedder=fake_embedder)
     assert [os.path.basename(p) for p in third.updated] == ["rivers.txt"]
     assert [os.path.basename(p) for p in third.removed] == ["bakery.md"]
     assert third.embedded == 1  # only the edited paragraph's chunk
-    after = rows_by_text(index_dir, embedder)
+    after = rows_by_text(index_dir, fake_embedder)
     assert not any("Sourdough" in text for text in after)
     for text, vector in after.items():
         if text in before:
             assert np.array_equal(vector, before[text])  # reused row, bit for bit
-    assistant = Assistant.open(index_dir, embedder=embedder)
+    assistant = Assistant.open(index_dir, embedder=fake_embedder)
     assert not assistant.ask("How do I make sourdough bread with a starter?").answerable
     answer = assistant.ask("How many countries does the Danube cross?", k=1)
     assert "ten European countries" in answer.passages[0].text
 
 
-def test_other_documents_stay_and_rebuild_starts_over(docs, tmp_path, embedder):
+def test_other_documents_stay_and_rebuild_starts_over(docs, tmp_path, fake_embedder):
     index_dir = tmp_path / "index"
-    ingest([docs], index_dir, embedder=embedder)
+    ingest([docs], index_dir, embedder=fake_embedder)
     other = tmp_path / "other"
     other.mkdir()
     (other / "moon.txt").write_text("Moon landing\n\nApollo 11 landed on the Moon in July 1969.")
-    report = ingest([other], index_dir, embedder=embedder)
+    report = ingest([other], index_dir, embedder=fake_embedder)
     assert len(report.added) == 1 and not report.removed
     assert len(list_documents(index_dir)) == 4
-    rebuilt = ingest([other], index_dir, embedder=embedder, rebuild=True)
+    rebuilt = ingest([other], index_dir, embedder=fake_embedder, rebuild=True)
     assert [d.shown for d in list_documents(index_dir)] == rebuilt.added
 
 
-def test_identical_files_are_indexed_once_and_a_copy_takes_over(docs, tmp_path, embedder):
+def test_identical_files_are_indexed_once_and_a_copy_takes_over(docs, tmp_path, fake_embedder):
     index_dir = tmp_path / "index"
     shutil.copy(docs / "rivers.txt", docs / "rivers-copy.txt")
-    report = ingest([docs], index_dir, embedder=embedder)
+    report = ingest([docs], index_dir, embedder=fake_embedder)
     assert len(report.duplicates) == 1 and "rivers" in report.duplicates[0]
-    index = Assistant.open(index_dir, embedder=embedder).index
+    index = Assistant.open(index_dir, embedder=fake_embedder).index
     assert sum("Danube" in c.text for c in index.chunks) == 1
     listed = {os.path.basename(d.path): d for d in list_documents(index_dir)}
     pair = [listed["rivers.txt"], listed["rivers-copy.txt"]]
@@ -98,14 +98,16 @@ def test_identical_files_are_indexed_once_and_a_copy_takes_over(docs, tmp_path, 
     assert copy.same_as == indexed.path and copy.chunks == 0 and indexed.chunks > 0
     assert copy.title == "Rivers of Europe"
 
-    removed = remove([indexed.path], index_dir, embedder=embedder)
+    removed = remove([indexed.path], index_dir, embedder=fake_embedder)
     assert removed.embedded == 0 and removed.removed == [indexed.shown]
     listed = {d.path: d for d in list_documents(index_dir)}
     assert indexed.path not in listed and listed[copy.path].chunks > 0
-    answer = Assistant.open(index_dir, embedder=embedder).ask("Where does the Danube end?", k=1)
+    answer = Assistant.open(index_dir, embedder=fake_embedder).ask(
+        "Where does the Danube end?", k=1
+    )
     assert answer.passages[0].source.path == copy.shown
     with pytest.raises(InvalidArgumentError, match="assistant list"):
-        remove([docs / "nothing-here.txt"], index_dir, embedder=embedder)
+        remove([docs / "nothing-here.txt"], index_dir, embedder=fake_embedder)
 
 
 def test_list_shows_title_path_chunks_and_when(docs, tmp_path, embedder):
