@@ -1,4 +1,5 @@
-"""`assistant` command: ingest, ask, serve, info. A thin layer over the Python API."""
+"""The `assistant` command: ingest, remove, list, ask, serve, eval, info. A thin layer over the
+Python API: it parses, calls and prints (terminal.py); nothing is decided here."""
 
 from __future__ import annotations
 
@@ -11,7 +12,8 @@ from pathlib import Path
 from . import settings
 from .errors import AssistantError
 from .schema import MODES
-from .terminal import SURROGATE, note, render_text, report_summary, safe, say, to_json
+from .schema import dumps as to_json
+from .terminal import SURROGATE, note, render_text, report_summary, safe, say
 
 DEBUG_HINT = "run again with ASSISTANT_DEBUG=1 to see the traceback"
 
@@ -319,10 +321,11 @@ def _line_error(number: int, question: str | None, message: str, as_json: bool) 
 
 
 def _serve(args) -> int:
-    from .web.security import auth_from, check_exposure
+    from .web.security import auth_from, check_exposure, check_port
 
     auth = auth_from(args.auth)
     check_exposure(args.host, auth, args.allow_public_without_auth)  # before loading anything
+    check_port(args.host, args.port)
     from .web.app import serve
 
     serve(

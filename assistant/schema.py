@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import asdict, dataclass
 
 MODES = ("hybrid", "dense", "bm25")  # retrievers: both fused, embeddings only, BM25 only
@@ -140,4 +141,16 @@ class Answer:
         }
 
     def to_json(self, indent: int | None = None) -> str:
-        return json.dumps(self.to_dict(), ensure_ascii=False, indent=indent)
+        """The answer's JSON, the same bytes wherever it is printed or served (`dumps`)."""
+        return dumps(self.to_dict(), indent)
+
+
+# json.dumps(ensure_ascii=False) escapes C0 controls only; these would stay raw without this
+_JSON_UNSAFE = re.compile(r"[\x7f-\x9f\u2028\u2029\ud800-\udfff]")
+
+
+def dumps(value: object, indent: int | None = None) -> str:
+    """json.dumps, with DEL, C1 controls, U+2028/2029 and lone surrogates escaped too: still
+    valid JSON of the same value, and safe to print on a terminal or put in a page."""
+    text = json.dumps(value, ensure_ascii=False, indent=indent)
+    return _JSON_UNSAFE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)

@@ -247,7 +247,8 @@ def ray_address() -> str | None:
 
 def debug() -> bool:
     """$ASSISTANT_DEBUG=1: the CLI shows the traceback of an unexpected error."""
-    return os.environ.get("ASSISTANT_DEBUG", "") not in ("", "0")
+    value = os.environ.get("ASSISTANT_DEBUG", "").strip().lower()
+    return value not in ("", "0", "false", "no", "off")
 
 
 def set_offline() -> None:

@@ -3,7 +3,6 @@ user-derived string made safe to print first (a title must not retitle or clear 
 
 from __future__ import annotations
 
-import json
 import re
 import sys
 import textwrap
@@ -17,8 +16,6 @@ BOLD_YELLOW, RESET = "\033[1;33m", "\033[0m"
 _UNSAFE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff]")
 _UNSAFE_IN_LINE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f-\x9f\ud800-\udfff]")  # \n too
 SURROGATE = re.compile(r"[\ud800-\udfff]")
-# json.dumps(ensure_ascii=False) escapes C0 only; these stay raw without this
-_JSON_UNSAFE = re.compile(r"[\x7f-\x9f\u2028\u2029\ud800-\udfff]")
 
 
 def safe(text: object, one_line: bool = False) -> str:
@@ -31,13 +28,6 @@ def safe(text: object, one_line: bool = False) -> str:
         return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
 
     return (_UNSAFE_IN_LINE if one_line else _UNSAFE).sub(escape, str(text))
-
-
-def to_json(value: object, indent: int | None = None) -> str:
-    """json.dumps, with DEL, C1 controls, U+2028/2029 and lone surrogates escaped too: still
-    valid JSON of the same value, and safe to print."""
-    text = json.dumps(value, ensure_ascii=False, indent=indent)
-    return _JSON_UNSAFE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
 
 
 def render_text(answer: Answer, color: bool = False) -> str:

@@ -19,10 +19,12 @@ def test_cli_python_api_and_web_endpoint_give_the_same_answer(server, article_in
     from gradio_client import Client
 
     client = Client(server, verbose=False)
-    from_web = json.loads(client.predict(QUESTION, api_name="/ask"))
+    web_text = client.predict(QUESTION, api_name="/ask")
+    from_web = json.loads(web_text)
     cli = run_cli("ask", QUESTION, "--json", "--index", str(article_index))
     assert cli.returncode == 0, cli.stderr
     assert from_web == json.loads(cli.stdout) == assistant.ask(QUESTION).to_dict()
+    assert web_text == cli.stdout.rstrip("\n") == assistant.ask(QUESTION).to_json()  # same bytes
     assert from_web["passages"][0]["source"]["path"].endswith(
         "turkiye-us-counterterrorism-consultations.txt"
     )

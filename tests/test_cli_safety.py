@@ -10,7 +10,7 @@ import pytest
 
 from assistant import cli, terminal
 from assistant.errors import EmptyQuestionError, InvalidArgumentError, QuestionTooLongError
-from assistant.schema import Answer, Highlight, Passage, Source
+from assistant.schema import Answer, Highlight, Passage, Source, dumps
 from assistant.validation import (
     MAX_CONTEXT,
     MAX_QUESTION_CHARS,
@@ -129,10 +129,10 @@ def test_safe_escapes_controls_but_keeps_newlines_and_tabs():
 
 def test_to_json_escapes_c1_and_line_separators_and_parses_back():
     value = {"title": HOSTILE + "\u2028\u2029\x7f\ud800 Türkiye"}
-    text = terminal.to_json(value)
+    text = dumps(value)
     assert no_raw_controls(text) and not any(c in text for c in "\u2028\u2029\x7f\ud800")
     assert "Türkiye" in text and json.loads(text) == value
-    assert json.loads(terminal.to_json(value, indent=2)) == value
+    assert json.loads(dumps(value, indent=2)) == value
 
 
 def test_render_text_keeps_its_own_colour_only():

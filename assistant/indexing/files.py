@@ -1,7 +1,7 @@
 """Reading files into Documents: decoding, title, paragraph spans. One small reader per format.
 
 A `.jsonl` file is a collection: one document per line, {"_id", "title", "text"} as in BEIR
-corpora. Its document ids are "<file id>#<record id>" and its title is the text's first paragraph.
+corpora. Its document ids are "<file id>#<record id>" and its title is the record's "title".
 `.html`, `.pdf` and `.docx` are extracted to plain text by `formats.py` (main text only, pages,
 headings as sections, author/date/outlet metadata); citations are spans into that text.
 """

@@ -25,7 +25,6 @@ from ..settings import (
 from ..store.folder import Index, load_index, read_manifest
 from ..store.guard import check_index_path, prepare, resolve_index_dir
 from ..store.swap import remove_leftovers, writer_lock
-from ..validation import MAX_K, MAX_QUESTION_CHARS, validate_k, validate_question  # noqa: F401
 from .build import Source, write_version
 from .files import display_path, read_documents, read_file_bytes, walk
 

@@ -16,8 +16,6 @@ from ..settings import index_dir_or_default
 
 FORMAT = "citation-assistant-index"
 
-FORMAT = "citation-assistant-index"
-
 
 def resolve_index_dir(index_dir: str | Path | None) -> Path:
     """The index folder as an absolute path (the default one when not given); a link to it is

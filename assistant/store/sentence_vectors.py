@@ -2,9 +2,10 @@
 
 At ingest every chunk's sentences get a vector from the same model pass that embeds the chunk
 (the mean of the sentence's contextual token states: `Embedder.encode_with_spans`), stored as
-float16 rows in chunk order; `sentence_rows.npy` says where each chunk's rows start. Both files
-are memory-mapped on load. An index without them (or a chunk whose sentence count no longer
-matches) makes `Assistant.ask` encode that passage's sentences at question time instead.
+int8 rows with a float32 scale each, in chunk order (`sentences.npy`, `sentence_scales.npy`,
+both memory-mapped on load); `sentence_rows.npy` says where each chunk's rows start. An index
+without them (or a chunk whose sentence count no longer matches) makes `Assistant.ask` encode
+that passage's sentences at question time instead.
 """
 
 from __future__ import annotations

@@ -10,9 +10,7 @@ session that set them. Everything taken from documents is shown as plain text.
 
 from __future__ import annotations
 
-import errno
 import json
-import socket
 from pathlib import Path
 
 from .. import settings
@@ -33,6 +31,8 @@ from .security import (  # noqa: E402
     ServerFunctionGuard,
     UploadSizeLimit,
     check_exposure,
+    check_port,
+    port_in_use,
 )
 
 EXAMPLES = [
@@ -188,7 +188,7 @@ def serve(
     """Serves the chat. Beyond loopback it refuses to start without `auth` unless
     `allow_public` (see security.py)."""
     check_exposure(host, auth, allow_public)
-    check_port(host, port)  # before the slow part
+    check_port(host, port)
     _one_thread_per_question(assistant)
     demo = build_app(assistant)
     demo.queue(default_concurrency_limit=concurrency)
@@ -219,28 +219,3 @@ def middleware() -> list[Middleware]:
         Middleware(LoginRateLimit, failures=5, window=60.0),
         Middleware(ServerFunctionGuard),
     ]
-
-
-def port_in_use(port: int) -> str:
-    return (
-        f"port {port} is in use; pass --port with a free one (e.g. --port {port + 1}), or stop "
-        "the program using it."
-    )
-
-
-def check_port(host: str, port: int) -> None:
-    """A clear error when the address cannot be listened on (a port already in use)."""
-    try:
-        family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
-    except (OSError, UnicodeError) as exc:
-        raise AssistantError(
-            f"Cannot serve on {host}: the name does not resolve ({exc})."
-        ) from None
-    with socket.socket(family, kind, proto) as probe:
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the server does
-        try:
-            probe.bind(address)
-        except OSError as exc:
-            if exc.errno == errno.EADDRINUSE:
-                raise AssistantError(port_in_use(port)) from None
-            raise AssistantError(f"Cannot serve on {host}:{port}: {exc.strerror}.") from None

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import errno
 import ipaddress
 import json
 import math
+import socket
 import threading
 import time
 from collections import deque
 
 from .. import settings
-from ..errors import InvalidArgumentError
+from ..errors import AssistantError, InvalidArgumentError
 
 AUTH_ENV = "ASSISTANT_AUTH"
 
@@ -229,3 +231,28 @@ def session_of(request) -> str | None:
     if session is None:
         session = getattr(getattr(request, "state", None), "session_hash", None)
     return session if isinstance(session, str) and session else None
+
+
+def port_in_use(port: int) -> str:
+    return (
+        f"port {port} is in use; pass --port with a free one (e.g. --port {port + 1}), or stop "
+        "the program using it."
+    )
+
+
+def check_port(host: str, port: int) -> None:
+    """A clear error when the address cannot be listened on (a port already in use)."""
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+    except (OSError, UnicodeError) as exc:
+        raise AssistantError(
+            f"Cannot serve on {host}: the name does not resolve ({exc})."
+        ) from None
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the server does
+        try:
+            probe.bind(address)
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                raise AssistantError(port_in_use(port)) from None
+            raise AssistantError(f"Cannot serve on {host}:{port}: {exc.strerror}.") from None
