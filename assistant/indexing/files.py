@@ -348,7 +348,7 @@ def _refused(root: Path, mode: int) -> str | None:
         return not_regular(mode)
     tree = system_tree(root)
     if tree:
-        return f"this is in {tree}, the running system's own files, not documents"
+        return f"this is in {tree}, the running system's own files; give your documents' folder"
     if stat.S_ISDIR(mode) and index_manifest(root) is not None:
         return "this is an index folder, not documents; give the documents it was built from"
     if stat.S_ISREG(mode) and root.suffix.lower() not in SUPPORTED_SUFFIXES:
