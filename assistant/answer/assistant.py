@@ -21,7 +21,12 @@ from ..validation import validate_context, validate_question
 from ..words import content_words
 from .citations import source_for
 from .conversation import question_parts, search_text
-from .highlight import best_sentence, sentence_similarities
+from .highlight import (
+    best_sentence,
+    chunk_sentence_words,
+    chunk_sentences,
+    sentence_similarities,
+)
 from .retrieval import Retriever, check_mode
 
 
@@ -144,7 +149,7 @@ class Assistant:
         if not answer.answerable:
             return answer
         hits = ranking.hits
-        spans = [searcher.sentences(h.chunk) for h in hits]
+        spans = [chunk_sentences(h.chunk.text) for h in hits]
         similarities = sentence_similarities(
             index, index.settings.chunker, self.embedder, hits, spans, query
         )
@@ -165,7 +170,7 @@ class Assistant:
                         ss,
                         sims,
                         words,
-                        sentence_words=searcher.sentence_words(hit.chunk),
+                        sentence_words=chunk_sentence_words(hit.chunk.text),
                     ),
                 )
             )

@@ -4,6 +4,8 @@ the question's words it shares. `text[start:end]` of the highlight is always the
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import numpy as np
 
 from ..indexing.chunking import embedding_text
@@ -16,6 +18,18 @@ OVERLAP_WEIGHT = 0.1  # the share of the question's words a sentence holds, time
 
 def sentences_of(text: str) -> list[tuple[int, int]]:
     return sentence_spans(text) or [(0, len(text))]
+
+
+@lru_cache(maxsize=10_000)  # passages come back question after question
+def chunk_sentences(text: str) -> tuple[tuple[int, int], ...]:
+    """A passage's sentence spans (offsets in its text)."""
+    return tuple(sentences_of(text))
+
+
+@lru_cache(maxsize=10_000)
+def chunk_sentence_words(text: str) -> tuple[frozenset[str], ...]:
+    """The content words of each of a passage's sentences."""
+    return tuple(frozenset(content_words(text[s:e])) for s, e in chunk_sentences(text))
 
 
 def sentence_similarities(index, chunker, embedder, hits, spans, query: np.ndarray) -> list:

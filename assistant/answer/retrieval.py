@@ -16,8 +16,7 @@ from ..errors import InvalidArgumentError
 from ..schema import MODES, Chunk
 from ..settings import RetrievalSettings
 from ..store.folder import Index
-from ..words import WORD, content_words
-from .highlight import sentences_of
+from ..words import WORD
 
 
 @dataclass(frozen=True)
@@ -58,7 +57,7 @@ class _Hits(Sequence):
 
 _NO_ROWS = np.zeros(0, dtype=np.int64)
 _NO_SCORES = np.zeros(0, dtype=np.float32)
-CACHE_CHUNKS = 10_000  # chunks whose words and sentences a retriever keeps (~20 KB each)
+CACHE_CHUNKS = 10_000  # chunks whose words a retriever keeps for the near-copy check
 
 
 def overlap(a: frozenset[str], b: frozenset[str]) -> float:
@@ -86,8 +85,6 @@ class Retriever:
         self.index = index
         self.settings: RetrievalSettings = index.settings.retrieval
         self._words: dict[int, frozenset[str]] = {}  # per chunk id, kept between questions
-        self._sentences: dict[int, list[tuple[int, int]]] = {}
-        self._sentence_words: dict[int, list[frozenset[str]]] = {}
 
     def rank(
         self,
@@ -135,18 +132,6 @@ class Retriever:
     def words(self, chunk: Chunk) -> frozenset[str]:
         """The chunk's distinct words (case-folded), for the near-copy check."""
         return _kept(self._words, chunk, lambda c: frozenset(WORD.findall(c.text.casefold())))
-
-    def sentences(self, chunk: Chunk) -> list[tuple[int, int]]:
-        """The chunk's sentence spans (offsets in its text), for highlights."""
-        return _kept(self._sentences, chunk, lambda c: sentences_of(c.text))
-
-    def sentence_words(self, chunk: Chunk) -> list[frozenset[str]]:
-        """The content words of each of the chunk's sentences, for highlights."""
-        return _kept(
-            self._sentence_words,
-            chunk,
-            lambda c: [frozenset(content_words(c.text[s:e])) for s, e in self.sentences(c)],
-        )
 
     @cached_property
     def _first_row(self) -> dict[str, tuple[int, int]]:
