@@ -25,9 +25,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from .errors import AssistantError, InvalidArgumentError
+from .validation import MAX_QUESTION_CHARS
 
 _WRITE = threading.Lock()
-MAX_QUESTION = 20_000
 MAX_FEEDBACK_BYTES = 50 * 2**20  # votes stop being recorded once the file is this big
 
 
@@ -71,11 +71,11 @@ def make_vote(index, answer: dict, rank: int, vote: int, now: float | None = Non
     chunk_id = next(
         (c.chunk_id for c in index.chunks if c.doc_id == doc_id and c.start == start), None
     )
-    question = str(answer.get("question", ""))[:MAX_QUESTION]
+    question = str(answer.get("question", ""))[:MAX_QUESTION_CHARS]
     return Vote(
         time=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() if now is None else now)),
         question=question,
-        searched=str(answer.get("searched") or question)[:MAX_QUESTION],
+        searched=str(answer.get("searched") or question)[:MAX_QUESTION_CHARS],
         vote=vote,
         doc_id=doc_id,
         chunk_id=chunk_id,

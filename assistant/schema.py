@@ -6,6 +6,9 @@ import json
 import re
 from dataclasses import asdict, dataclass
 
+from .settings import RetrievalSettings
+
+CALIBRATED = RetrievalSettings()  # the defaults: settings.py holds the calibrated numbers
 MODES = ("hybrid", "dense", "bm25")  # retrievers: both fused, embeddings only, BM25 only
 
 
@@ -94,8 +97,8 @@ class Answer:
     retriever: str = "hybrid"
     searched: str = ""  # what was searched: the question, led by earlier ones for a follow-up
     # The settings the answer was made with (the thresholds come from the calibration).
-    answerable_at: float = 1 / 3  # passages are shown from this confidence on
-    weak_below: float = 0.7  # an answer below this confidence is a weak match
+    answerable_at: float = CALIBRATED.answerable_at  # passages are shown from this confidence on
+    weak_below: float = CALIBRATED.weak_below  # an answer below this confidence is a weak match
     k: int = 3
     documents: tuple[str, ...] = ()  # doc_ids the search was limited to; () = all
 

@@ -13,7 +13,7 @@ from html import escape
 
 from ..answer.citations import byline, heading, locator
 from ..export import STATE_LABELS, quote_with_citation
-from ..schema import Document, display_title
+from ..schema import CALIBRATED, Document, display_title
 from ..words import content_words
 
 _WORD = re.compile(r"[^\W_]+", re.UNICODE)
@@ -170,16 +170,18 @@ def state_html(answer: Mapping) -> str:
     state = answer.get("state") or ("answered" if answer.get("answerable") else "not_found")
     settings = answer.get("settings") or {}
     confidence = float(answer.get("confidence", 0))
+    weak_below = settings.get("weak_below", CALIBRATED.weak_below)
+    answerable_at = settings.get("answerable_at", CALIBRATED.answerable_at)
     label = STATE_LABELS.get(state, state)
     detail = {
         "answered": f"confidence {percent(confidence)}",
         "weak": (
-            f"confidence {percent(confidence)}, under {settings.get('weak_below', 0.7):.0%}: "
+            f"confidence {percent(confidence)}, under {weak_below:.0%}: "
             "these are the closest passages found and may not answer the question. Check them."
         ),
         "not_found": (
             f"confidence {percent(confidence)}, under the "
-            f"{settings.get('answerable_at', 1 / 3):.0%} "
+            f"{answerable_at:.0%} "
             "needed: nothing in the documents answers this, so no passage is shown. "
             "Try other words."
         ),
@@ -190,7 +192,9 @@ def state_html(answer: Mapping) -> str:
     )
 
 
-def turn_html(number: int, answer: Mapping, lexical_weight: float = 1.2) -> str:
+def turn_html(
+    number: int, answer: Mapping, lexical_weight: float = CALIBRATED.lexical_weight
+) -> str:
     """One question and its answer."""
     question = f'<div class="q"><span class="who">You</span> {escape(answer["question"])}</div>'
     if answer.get("error"):
@@ -234,7 +238,9 @@ WELCOME = (
 )
 
 
-def conversation_html(answers: Sequence[Mapping], lexical_weight: float = 1.2) -> str:
+def conversation_html(
+    answers: Sequence[Mapping], lexical_weight: float = CALIBRATED.lexical_weight
+) -> str:
     if not answers:
         return f'<div class="conversation">{WELCOME}</div>'
     turns = "".join(turn_html(i, a, lexical_weight) for i, a in enumerate(answers, 1))
