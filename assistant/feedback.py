@@ -121,6 +121,7 @@ class ShownPassages:
     def __init__(self, limit: int = 5000) -> None:
         self.limit = limit
         self._shown: OrderedDict[str, ShownPassage] = OrderedDict()
+        self._votes: OrderedDict[str, int] = OrderedDict()  # each token's last vote
         self._lock = threading.Lock()
 
     def add(self, session: str, index: str, answer: dict) -> dict[int, str]:
@@ -137,6 +138,17 @@ class ShownPassages:
             while len(self._shown) > self.limit:
                 self._shown.popitem(last=False)
         return tokens
+
+    def first_vote(self, token: str, value: int) -> bool:
+        """Records `value` as the token's vote; False when it already is (a repeated click
+        counts once; a change of mind is recorded, and a 👍 then a 👎 cancel out)."""
+        with self._lock:
+            if self._votes.get(token) == value:
+                return False
+            self._votes[token] = value
+            while len(self._votes) > self.limit:
+                self._votes.popitem(last=False)
+            return True
 
     def get(self, token: object, session: str | None) -> ShownPassage | None:
         """The passage shown under `token` in this session; None for any other."""

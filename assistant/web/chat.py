@@ -176,9 +176,10 @@ class Chat:
                 )
             if not self.vote_limit.allow(session):
                 raise InvalidArgumentError("Too many votes at once: wait a minute, then vote.")
-            chosen = self.indexes.get(passage.index)
-            vote = feedback.make_vote(chosen.index, passage.answer, passage.rank, value)
-            feedback.append_vote(chosen.index.path, vote)
+            if self.shown.first_vote(data["token"], value):
+                chosen = self.indexes.get(passage.index)
+                vote = feedback.make_vote(chosen.index, passage.answer, passage.rank, value)
+                feedback.append_vote(chosen.index.path, vote)
         except AssistantError as exc:
             return {"ok": False, "message": str(exc)}
         message = "Thanks: vote saved." if value > 0 else "Thanks: noted as not helpful."

@@ -168,7 +168,7 @@ class DocumentQueue:
         self._busy: list[Job] = []  # the requests being carried out
         self._wake = threading.Condition()
         self._numbers = itertools.count(1)
-        self._received: OrderedDict[str, Path] = OrderedDict()  # cache file -> its copy
+        self._received: OrderedDict[str, None] = OrderedDict()  # cache files already taken
         self._sessions: OrderedDict[str, list[int]] = OrderedDict()  # each page's requests
         self._worker: threading.Thread | None = None
 
@@ -181,34 +181,52 @@ class DocumentQueue:
         job = self._new("upload", [], session)
         if not files:
             job.lines.append("No file was uploaded.")
-        self.uploads.mkdir(parents=True, exist_ok=True)
-        skipped = []
-        for temp in map(str, files or ()):
-            name = safe_name(os.path.basename(temp))
-            if not os.path.exists(temp):
-                with self._wake:
+        skipped, received_all = [], True
+        try:
+            self.uploads.mkdir(parents=True, exist_ok=True)
+            for temp in map(str, files or ()):
+                name = safe_name(os.path.basename(temp))
+                with self._wake:  # claimed before any I/O: a second event skips it
                     received = temp in self._received
+                    if not received:
+                        self._received[temp] = None
+                        while len(self._received) > 1000:
+                            self._received.popitem(last=False)
                 if received:
                     skipped.append(name)
-                else:
-                    job.lines.append(f"✗ {name}: the upload was lost; upload it again")
-                continue
-            refused = check_upload(name, os.path.getsize(temp))
-            if refused:
-                job.lines.append(f"✗ {refused}")
-            else:
-                target, new = keep_upload(Path(temp), self.uploads, name)
-                job.targets.append(target)
-                job.created += [target] if new else []
-                with self._wake:
-                    self._received[temp] = target
-                    while len(self._received) > 1000:
-                        self._received.popitem(last=False)
-            with contextlib.suppress(OSError):
-                os.unlink(temp)  # kept or refused: Gradio's cached copy is not needed
+                    continue
+                try:
+                    self._receive(job, temp, name)
+                except OSError as exc:
+                    job.lines.append(f"✗ {name}: could not be received ({exc.strerror or exc})")
+                with contextlib.suppress(OSError):
+                    os.unlink(temp)  # kept or refused: Gradio's cached copy is not needed
+        except Exception as exc:  # noqa: BLE001 - the request must end, with a message
+            received_all = False
+            if not isinstance(exc, OSError):
+                traceback.print_exc()
+            job.lines.append(f"✗ the upload could not be received ({exc}); upload it again")
         if skipped and not job.targets and not job.lines:  # sent at once by another page?
             job.lines.append(f"= {', '.join(skipped)}: already received")
-        return self._queue(job) if job.targets else self._finish(job)
+        if job.targets and received_all:
+            return self._queue(job)
+        for copy in job.created:
+            with contextlib.suppress(OSError):
+                copy.unlink()
+        return self._finish(job)
+
+    def _receive(self, job: Job, temp: str, name: str) -> None:
+        """One uploaded file: refused with a line, or copied into the uploads folder."""
+        if not os.path.exists(temp):
+            job.lines.append(f"✗ {name}: the upload was lost; upload it again")
+            return
+        refused = check_upload(name, os.path.getsize(temp))
+        if refused:
+            job.lines.append(f"✗ {refused}")
+            return
+        target, new = keep_upload(Path(temp), self.uploads, name)
+        job.targets.append(target)
+        job.created += [target] if new else []
 
     def remove(self, path: str | None, session: str = "") -> Job:
         job = self._new("remove", [Path(path)] if path else [], session)
@@ -296,7 +314,11 @@ class DocumentQueue:
                 call = lambda: remove_document(self.assistant, path, self.uploads)  # noqa: E731
                 batch[0].lines.append(self._when_unlocked(batch, call))
         except Exception as exc:  # noqa: BLE001 - every request must end with a message
-            reason = str(exc) if isinstance(exc, AssistantError) else f"{type(exc).__name__}: {exc}"
+            if isinstance(exc, AssistantError):
+                reason = str(exc)
+            else:  # a bug: the details go to the server's log, not to the page
+                traceback.print_exc()
+                reason = f"an unexpected {type(exc).__name__}; the server's log has the details"
             for job in batch:
                 job.lines.append(f"✗ {job.names()}: {reason}")
                 for copy in job.created:
