@@ -104,3 +104,34 @@ def test_auth_protects_the_page_the_api_and_the_files(article_index):
             Client(url, auth=("ann", "wrong"), verbose=False)
         client = Client(url, auth=("ann", "correct-horse"), verbose=False)
         assert '"answerable": true' in client.predict("Who condemned the PKK?", api_name="/ask")
+
+
+def test_parallel_failed_logins_are_counted_while_in_flight():
+    import asyncio
+
+    from assistant.web.security import LoginRateLimit
+
+    reached = []
+
+    async def app(scope, receive, send):  # a login that fails after a moment
+        reached.append(1)
+        await asyncio.sleep(0.05)
+        await send({"type": "http.response.start", "status": 400, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+    limit = LoginRateLimit(app, failures=5, window=60)
+    scope = {"type": "http", "method": "POST", "path": "/login", "client": ("10.0.0.9", 1)}
+    statuses = []
+
+    async def attempt():
+        async def send(message):
+            if message["type"] == "http.response.start":
+                statuses.append(message["status"])
+
+        await limit(scope, None, send)
+
+    async def crowd():
+        await asyncio.gather(*(attempt() for _ in range(12)))
+
+    asyncio.run(crowd())
+    assert len(reached) == 5 and statuses.count(429) == 7

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import ipaddress
 import json
@@ -147,7 +148,7 @@ class LoginRateLimit:
         self.failed: dict[str, deque[float]] = {}
 
     def _recent(self, address: str, now: float) -> deque[float]:
-        times = self.failed.get(address, deque())
+        times = self.failed.setdefault(address, deque())
         while times and times[0] <= now - self.window:
             times.popleft()
         return times
@@ -166,6 +167,7 @@ class LoginRateLimit:
                 f"Too many failed logins from this address; try again in {wait} s.",
                 {"retry-after": str(wait)},
             )
+        times.append(now)  # counted while in flight: parallel attempts cannot slip through
         status = []
 
         async def watch(message):
@@ -173,10 +175,12 @@ class LoginRateLimit:
                 status.append(message["status"])
             await send(message)
 
-        await self.app(scope, receive, watch)
-        if status and 400 <= status[0] < 500:
-            times.append(now)
-            self.failed[address] = times
+        try:
+            await self.app(scope, receive, watch)
+        finally:
+            if not (status and 400 <= status[0] < 500):  # not a failed login: uncount it
+                with contextlib.suppress(ValueError):
+                    times.remove(now)
             if len(self.failed) > self.MAX_ADDRESSES:  # keep the addresses failing lately
                 live = [(k, v) for k, v in self.failed.items() if self._recent(k, now)]
                 self.failed = dict(live[-self.MAX_ADDRESSES :])
