@@ -284,5 +284,5 @@ def test_an_unloadable_new_version_is_tried_once_and_named_until_a_good_one_come
     opened.ask(question)
     assert len(loads) == 2 and opened.problem == ""
     shutil.rmtree(target)
-    assert "is gone" in opened.problem
+    assert "No index found at" in opened.problem
     assert opened.ask(question, answerable_at=0).to_dict() == before

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from ..embedding import Embedder, get_embedder
-from ..errors import AssistantError, InvalidArgumentError
+from ..errors import AssistantError, IndexMissingError, InvalidArgumentError
 from ..schema import Answer, Passage
 from ..settings import index_dir_or_default
 from ..store.folder import Index, load_index, version_of
@@ -55,10 +55,8 @@ class Assistant:
         path = self.index.path
         version = version_of(path)
         if version is None:
-            return (
-                f"The index folder {path} is gone; answers come from the copy loaded earlier. "
-                f"Rebuild it with: assistant ingest PATH... --index {path}"
-            )
+            missing = IndexMissingError(str(path))
+            return f"{missing} Until then, answers come from the copy loaded earlier."
         if self._unloadable is not None and self._unloadable[0] == version:
             return f"{self._unloadable[1]} Answers come from the version loaded earlier."
         return ""

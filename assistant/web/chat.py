@@ -13,9 +13,8 @@ import gradio as gr
 
 from .. import feedback
 from ..answer.assistant import Assistant
-from ..errors import AssistantError, IndexMissingError, InvalidArgumentError
+from ..errors import AssistantError, InvalidArgumentError
 from ..settings import default_index_dir
-from ..store.folder import version_of
 from ..validation import clean_text, validate_context, validate_k, validate_question
 from .chat_html import conversation_html, viewer_html
 from .security import RateLimit, session_of
@@ -102,18 +101,6 @@ def _documents(documents) -> list[str] | None:
     return documents or None
 
 
-def missing_notice(assistant: Assistant) -> str:
-    """A warning when the index on disk is not the one answering: its folder is gone, or a new
-    version of it cannot be loaded; '' otherwise."""
-    path = Path(assistant.index.path)
-    if version_of(path) is None:
-        return (
-            f"{IndexMissingError(str(path))} Until then the chat answers from the copy it loaded "
-            "earlier, and uploads are refused."
-        )
-    return assistant.problem
-
-
 def header_html(assistant: Assistant) -> str:
     """The page's header, as plain text: the titles of the version being served (reloaded
     first when a new one was swapped in), and a warning when its folder is gone."""
@@ -122,7 +109,7 @@ def header_html(assistant: Assistant) -> str:
     titles = ", ".join(d["title"] for d in documents[:5])
     if len(documents) > 5:
         titles += f" and {len(documents) - 5} more"
-    notice = missing_notice(assistant)
+    notice = assistant.problem
     return (
         "<h2>Ask the documents</h2><p>Answers are quoted passages, each with its source. "
         f"Indexed: {escape(titles)}</p>"
@@ -206,7 +193,7 @@ class Chat:
             ).to_dict()
             answer["settings"]["index"] = label  # which index, as the settings list it
             answer["_votes"] = self.shown.add(session_of(request) or "", label, answer)
-            answer["_notice"] = missing_notice(chosen)
+            answer["_notice"] = chosen.problem
         except AssistantError as exc:
             question = clean_text(message)
             question = question if len(question) <= 500 else question[:500] + "…"
