@@ -13,7 +13,9 @@ from . import settings
 from .errors import AssistantError
 from .schema import MODES
 from .schema import dumps as to_json
-from .terminal import SURROGATE, note, render_text, report_summary, safe, say
+from .settings import index_dir_or_default
+from .terminal import note, render_text, report_summary, safe, say
+from .validation import SURROGATES
 
 DEBUG_HINT = "run again with ASSISTANT_DEBUG=1 to see the traceback"
 
@@ -199,14 +201,13 @@ def _parser() -> argparse.ArgumentParser:
 def _ingest(args) -> int:
     from .default_index import DEFAULT_CORPUS, ensure_default_index
     from .indexing.sync import ingest
-    from .settings import default_index_dir
 
     if args.if_stale:
         if args.paths:
             raise AssistantError("--if-stale only applies to the bundled article; leave out PATH.")
         built = ensure_default_index(args.index)
         if not built:
-            note(f"Index is up to date: {args.index or default_index_dir()}")
+            note(f"Index is up to date: {index_dir_or_default(args.index)}")
         return 0
     report = ingest(
         args.paths or [DEFAULT_CORPUS],
@@ -246,9 +247,8 @@ def _remove(args) -> int:
 
 def _list(args) -> int:
     from .indexing.sync import list_documents
-    from .settings import default_index_dir
 
-    documents = list_documents(args.index or default_index_dir())
+    documents = list_documents(index_dir_or_default(args.index))
     if args.json:
         for doc in documents:
             print(to_json(doc.to_dict()))
@@ -275,7 +275,7 @@ def _ask(args) -> int:
     from .validation import validate_context, validate_k, validate_question
 
     validate_k(args.k)  # fail fast, before the model loads
-    if any(SURROGATE.search(text) for text in (args.question, *args.context)):
+    if any(SURROGATES.search(text) for text in (args.question, *args.context)):
         # undecodable bytes in the arguments (Python keeps them as lone surrogates)
         raise AssistantError(
             "The question is not UTF-8 text; type it again, or set the terminal to UTF-8."
@@ -380,10 +380,9 @@ def _eval_feedback(args, modes):
 
 
 def _info(args) -> int:
-    from .settings import default_index_dir
     from .store import folder as store
 
-    index_dir = args.index or default_index_dir()
+    index_dir = index_dir_or_default(args.index)
     manifest = store.read_manifest(index_dir)
     print(to_json({k: v for k, v in manifest.items() if k != "files"}, indent=2))
     if args.verify:

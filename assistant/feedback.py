@@ -31,6 +31,9 @@ _WRITE = threading.Lock()
 MAX_FEEDBACK_BYTES = 50 * 2**20  # votes stop being recorded once the file is this big
 
 
+FEEDBACK_SUFFIX = ".feedback.jsonl"  # beside the index folder: an ingest replaces the folder
+
+
 @dataclass(frozen=True)
 class Vote:
     time: str
@@ -52,7 +55,7 @@ class Vote:
 
 def feedback_path(index_dir: str | Path) -> Path:
     index_dir = Path(index_dir)
-    return index_dir.parent / f"{index_dir.name}.feedback.jsonl"
+    return index_dir.parent / f"{index_dir.name}{FEEDBACK_SUFFIX}"
 
 
 def make_vote(index, answer: dict, rank: int, vote: int, now: float | None = None) -> Vote:

@@ -57,3 +57,8 @@ def strip_span(text: str, start: int, end: int) -> tuple[int, int]:
     while end > start and text[end - 1].isspace():
         end -= 1
     return start, end
+
+
+def sentences_of(text: str) -> list[tuple[int, int]]:
+    """A passage's sentences; the whole text when it has no sentence break."""
+    return sentence_spans(text) or [(0, len(text))]

@@ -34,10 +34,6 @@ class _Part:
     def to_dict(self) -> dict:
         return asdict(self)
 
-    @classmethod
-    def from_dict(cls, d: dict | None):
-        return from_dict(cls, d)
-
 
 @dataclass(frozen=True)
 class ModelSettings(_Part):

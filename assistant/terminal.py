@@ -15,7 +15,6 @@ BOLD_YELLOW, RESET = "\033[1;33m", "\033[0m"
 # C1 controls (U+009B is CSI) and lone surrogates (they cannot even be encoded)
 _UNSAFE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff]")
 _UNSAFE_IN_LINE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f-\x9f\ud800-\udfff]")  # \n too
-SURROGATE = re.compile(r"[\ud800-\udfff]")
 
 
 def safe(text: object, one_line: bool = False) -> str:

@@ -13,7 +13,7 @@ MAX_K = 50
 MAX_CONTEXT = 20  # earlier questions kept (the last ones); only the last few are searched
 
 _CONTROLS = re.compile(r"[\x00-\x1f\x7f-\x9f]")  # C0 (newlines and tabs too), DEL, C1
-_SURROGATES = re.compile(r"[\ud800-\udfff]")  # lone surrogates: not text, cannot be encoded
+SURROGATES = re.compile(r"[\ud800-\udfff]")  # lone surrogates: not text, cannot be encoded
 
 
 def _shown(value: object) -> str:
@@ -33,7 +33,7 @@ def validate_k(k: int) -> int:
 
 def clean_text(text: str) -> str:
     """Lone surrogates become U+FFFD, control characters a space; then stripped."""
-    return _CONTROLS.sub(" ", _SURROGATES.sub("\ufffd", text)).strip()
+    return _CONTROLS.sub(" ", SURROGATES.sub("\ufffd", text)).strip()
 
 
 def validate_question(question: str, k: int = 3) -> str:

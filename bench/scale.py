@@ -211,11 +211,11 @@ def synthetic_index(
     chunk's vector is the model's vector of its first sentence (a few tokens, not the whole
     chunk), so questions find their passage and are answered (highlights included) as with a
     real index. Returns (index dir, build seconds or None when cached)."""
-    from assistant.answer.highlight import sentences_of
     from assistant.embedding import get_embedder
     from assistant.indexing.build import save_index
     from assistant.indexing.chunking import chunk_document
     from assistant.indexing.files import read_documents
+    from assistant.sentences import sentences_of
     from assistant.settings import IndexSettings, ModelSettings
     from assistant.store.sentence_vectors import SentenceVectors
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from ..words import STOPWORDS
+from ..words import STOPWORDS, WORD_WITH_APOSTROPHE
 
 REFERRING = frozenset(
     """it its it's that this these those they them their theirs there then he him his she her
@@ -24,7 +24,6 @@ REFERRING = frozenset(
 )
 OPENERS = ("and ", "and,", "what about", "how about", "also ", "but ", "so ")
 MAX_EARLIER = 2  # earlier questions a follow-up may draw on
-_WORD = re.compile(r"[^\W_]+(?:'[^\W_]+)?", re.UNICODE)
 _QUESTION_WORDS = (
     r"(?:what|what's|who|whom|whose|when|where|why|how|which|is|are|was|were|do|does|did|can"
     r"|could|will|would|should)"
@@ -39,7 +38,7 @@ _PART_BREAK = re.compile(
 
 def is_follow_up(question: str) -> bool:
     folded = question.casefold().strip()
-    words = _WORD.findall(folded)
+    words = WORD_WITH_APOSTROPHE.findall(folded)
     content = [w for w in words if w not in STOPWORDS and w not in REFERRING]
     if not content:
         return True
@@ -64,5 +63,5 @@ def search_text(question: str, earlier: Sequence[str] = ()) -> str:
 def question_parts(question: str) -> list[str]:
     """The question's parts when it asks several things at once, else []."""
     parts = [p.strip(" ,;") for p in _PART_BREAK.split(question)]
-    parts = [p for p in parts if len(_WORD.findall(p)) >= 2]
+    parts = [p for p in parts if len(WORD_WITH_APOSTROPHE.findall(p)) >= 2]
     return parts if len(parts) > 1 else []

@@ -10,14 +10,10 @@ import numpy as np
 
 from ..indexing.chunking import embedding_text
 from ..schema import Highlight
-from ..sentences import sentence_spans
+from ..sentences import sentences_of
 from ..words import content_words
 
 OVERLAP_WEIGHT = 0.1  # the share of the question's words a sentence holds, times this
-
-
-def sentences_of(text: str) -> list[tuple[int, int]]:
-    return sentence_spans(text) or [(0, len(text))]
 
 
 @lru_cache(maxsize=10_000)  # passages come back question after question

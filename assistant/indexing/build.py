@@ -10,9 +10,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ..answer.highlight import sentences_of
 from ..embedding import Embedder, Progress
 from ..schema import Chunk, Document
+from ..sentences import sentences_of
 from ..settings import IndexSettings, RetrievalSettings
 from ..store.folder import Index
 from ..store.folder import save as save_version

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import DocumentError, NoDocumentsError
+from ..feedback import FEEDBACK_SUFFIX
 from ..schema import Document
 from ..sentences import strip_span
 from ..store.guard import index_manifest
@@ -30,7 +31,6 @@ MAX_COLLECTION_BYTES = 512 * 1024 * 1024  # a .jsonl file holds many documents
 MAX_TITLE_CHARS = 150
 SYSTEM_TREES = ("/proc", "/sys", "/dev", "/run")  # the running system's own files
 REMOVABLE_MEDIA = "/run/media"  # where desktops mount USB drives: documents may be there
-FEEDBACK_SUFFIX = ".feedback.jsonl"  # the chat's votes, beside the index folder (feedback.py)
 
 NOT_TEXT = f"this looks like a binary file, not text; only {SUPPORTED} files are read"
 _MD_HEADING = re.compile(r"^[ \t]{0,3}#{1,6}[ \t]+")

@@ -20,7 +20,7 @@ from ..settings import (
     LexicalSettings,
     ModelSettings,
     RetrievalSettings,
-    default_index_dir,
+    index_dir_or_default,
 )
 from ..store.folder import Index, load_index, read_manifest
 from ..store.guard import check_index_path, prepare, resolve_index_dir
@@ -175,7 +175,7 @@ def remove(
 
 def list_documents(index_dir: str | Path | None = None) -> list[IndexedDocument]:
     """The indexed source files, in index order (reads only the manifest)."""
-    index_dir = Path(index_dir) if index_dir else default_index_dir()
+    index_dir = index_dir_or_default(index_dir)
     manifest = read_manifest(index_dir)
     chunks = {d["doc_id"]: d.get("chunks", 0) for d in manifest.get("documents", [])}
     titles = {d["doc_id"]: d.get("title", "") for d in manifest.get("documents", [])}

@@ -6,7 +6,6 @@ the page's own (`_votes`: each passage's vote token, `_notice`: a warning), not 
 from __future__ import annotations
 
 import json
-import re
 from bisect import bisect_right
 from collections.abc import Mapping, Sequence
 from html import escape
@@ -14,9 +13,8 @@ from html import escape
 from ..answer.citations import byline, heading, locator
 from ..export import STATE_LABELS, quote_with_citation
 from ..schema import CALIBRATED, Document, display_title
-from ..words import content_words
+from ..words import WORD, content_words
 
-_WORD = re.compile(r"[^\W_]+", re.UNICODE)
 STATE_ICONS = {"answered": "✓", "weak": "⚠", "not_found": "∅"}
 THUMB_UP = (  # an SVG thumb, as emoji fonts are often missing; the "down" one is turned
     '<svg viewBox="0 0 24 24" width="16" height="16" aria-hidden="true" focusable="false">'
@@ -37,7 +35,7 @@ def shared_words(question: str, text: str) -> list[str]:
     in the passage's order, each once."""
     wanted = content_words(question)
     seen, words = set(), []
-    for match in _WORD.finditer(text):
+    for match in WORD.finditer(text):
         word = match.group()
         key = word.casefold()
         if key not in seen and content_words(word) & wanted:
@@ -51,7 +49,7 @@ def _marked_words(text: str, wanted: set[str]) -> str:
     if not wanted:
         return escape(text)
     out, pos = [], 0
-    for match in _WORD.finditer(text):
+    for match in WORD.finditer(text):
         if content_words(match.group()) & wanted:
             out.append(escape(text[pos : match.start()]))
             out.append(f'<mark class="shared">{escape(match.group())}</mark>')
