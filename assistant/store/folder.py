@@ -85,7 +85,8 @@ def save(
     between steps (tests use it to stop a write half-way)."""
     hook = hook or (lambda step: None)
     index_dir = Path(index_dir)
-    prepare(index_dir)
+    if lock:  # a caller that holds the lock (ingest, remove) has checked the path already
+        prepare(index_dir)
     with writer_lock(index_dir) if lock else contextlib.nullcontext():
         remove_leftovers(index_dir)
         with creating(index_dir):
