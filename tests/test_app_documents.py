@@ -4,10 +4,10 @@ import os
 
 from assistant import Assistant, ingest
 from assistant.indexing.sync import list_documents
-from assistant.web.documents_panel import (
+from assistant.web.documents_panel import document_rows
+from assistant.web.uploads import (
     MAX_UPLOAD_BYTES,
     check_upload,
-    document_rows,
     remove_document,
     safe_name,
     upload_files,

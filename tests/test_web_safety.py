@@ -21,7 +21,7 @@ from assistant.errors import AssistantError, IndexMissingError
 from assistant.feedback import feedback_path
 from assistant.store import folder as store
 from assistant.validation import validate_context, validate_k
-from assistant.web.documents_panel import MAX_UPLOAD_BYTES, DocumentQueue
+from assistant.web.uploads import MAX_UPLOAD_BYTES, DocumentQueue
 
 from .conftest import run_cli, running_server
 from .test_browser import WAIT, Page, browser  # noqa: F401 - the browser fixture

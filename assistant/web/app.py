@@ -25,7 +25,7 @@ from ..errors import AssistantError  # noqa: E402
 from ..export import conversation_markdown  # noqa: E402
 from .chat import Chat  # noqa: E402
 from .chat_html import VIEWER_EMPTY, conversation_html  # noqa: E402
-from .documents_panel import MAX_UPLOAD_BYTES, documents_panel  # noqa: E402
+from .documents_panel import documents_panel  # noqa: E402
 from .security import (  # noqa: E402
     LoginRateLimit,
     ServerFunctionGuard,
@@ -34,6 +34,7 @@ from .security import (  # noqa: E402
     check_port,
     port_in_use,
 )
+from .uploads import MAX_UPLOAD_BYTES  # noqa: E402
 
 EXAMPLES = [
     "How many deaths is the PKK responsible for?",
