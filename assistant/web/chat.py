@@ -15,7 +15,7 @@ from .. import feedback
 from ..answer.assistant import Assistant
 from ..errors import AssistantError, InvalidArgumentError
 from ..settings import default_index_dir
-from ..validation import clean_text, validate_context, validate_k, validate_question
+from ..validation import clean_text, validate_k
 from .chat_html import conversation_html, viewer_html
 from .security import RateLimit, session_of
 
@@ -223,10 +223,8 @@ class Chat:
         `retriever` is hybrid, dense or bm25 (empty: the index's default); `context` lists the
         conversation's earlier questions, oldest first, for follow-ups."""
         try:
-            k = _whole(k)
-            question = validate_question(question, k)
-            answer = self.assistant.ask(
-                question, k=k, retriever=retriever or None, context=validate_context(context)
+            answer = self.assistant.ask(  # it checks the question and context itself
+                question, k=_whole(k), retriever=retriever or None, context=context
             )
             return answer.to_json()
         except AssistantError as exc:
