@@ -14,7 +14,7 @@ from .errors import AssistantError
 from .schema import MODES
 from .schema import dumps as to_json
 from .settings import index_dir_or_default
-from .terminal import note, render_text, report_summary, safe, say
+from .terminal import ProgressDisplay, note, render_text, report_summary, safe, say
 from .validation import SURROGATES
 
 DEBUG_HINT = "run again with ASSISTANT_DEBUG=1 to see the traceback"
@@ -140,7 +140,31 @@ def _parser() -> argparse.ArgumentParser:
         help="serve on a non-loopback address without a login (trusted networks only)",
     )
     serve.add_argument(
-        "--concurrency", type=int, default=4, help="questions answered at once (default 4)"
+        "--concurrency", type=int, default=4, help="chat questions answered at once (default 4)"
+    )
+    serve.add_argument(
+        "--mcp",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="the MCP server for AI agents at /mcp (default: on)",
+    )
+    serve.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="N > 1: serve /api and /mcp, without the chat, from N processes on the port "
+        "(default 1: one process with the chat; docs/serving.md)",
+    )
+    serve.add_argument(
+        "--ray",
+        action="store_true",
+        help="serve the JSON API as Ray Serve replicas (no chat); needs '.[distributed]'",
+    )
+    serve.add_argument(
+        "--replicas", type=int, default=2, help="with --ray: how many replicas (default 2)"
+    )
+    serve.add_argument(
+        "--ray-address", metavar="ADDRESS", help="with --ray: the Ray cluster to join"
     )
     serve.set_defaults(run=_serve)
 
@@ -214,35 +238,17 @@ def _ingest(args) -> int:
         args.index,
         rebuild=args.rebuild,
         skip_bad=not args.strict,
-        progress=_progress(),
         ray=args.ray,
         ray_address=args.ray_address,
+        on_step=ProgressDisplay(),
     )
     return report_summary(report, strict=args.strict)
-
-
-def _progress():
-    if not sys.stderr.isatty():
-        return None
-
-    def start(total: int):
-        done = [0]
-
-        def step(n: int) -> None:
-            done[0] += n
-            print(f"\rembedding {done[0]}/{total} chunks", end="", file=sys.stderr, flush=True)
-            if done[0] >= total:
-                print(file=sys.stderr)
-
-        return step
-
-    return start
 
 
 def _remove(args) -> int:
     from .indexing.sync import remove
 
-    return report_summary(remove(args.paths, args.index))
+    return report_summary(remove(args.paths, args.index, on_step=ProgressDisplay()))
 
 
 def _list(args) -> int:
@@ -326,6 +332,13 @@ def _serve(args) -> int:
     auth = auth_from(args.auth)
     check_exposure(args.host, auth, args.allow_public_without_auth)  # before loading anything
     check_port(args.host, args.port)
+    if args.ray:
+        from .web.replicas import serve_replicas
+
+        index = index_dir_or_default(args.index)
+        _open(args.index)  # the same checks and messages before Ray starts
+        serve_replicas(index, args.host, args.port, auth, args.replicas, args.ray_address)
+        return 0
     from .web.app import serve
 
     serve(
@@ -335,6 +348,8 @@ def _serve(args) -> int:
         auth=auth,
         allow_public=args.allow_public_without_auth,
         concurrency=args.concurrency,
+        mcp=args.mcp,
+        workers=args.workers,
     )
     return 0
 

@@ -4,13 +4,17 @@ Two backends compute the same vectors (the mean of the last hidden states over t
 L2-normalised, as sentence-transformers does):
 - "onnx" (default): the model exported to ONNX by this project's code on first use (checked
   against torch before it is kept), cached under the user cache dir, run with onnxruntime and
-  the `tokenizers` fast tokenizer; no torch import once the export is cached;
-- "torch": sentence-transformers itself, the fallback when the ONNX route fails (the reason is
-  in `Embedder.note`), or chosen with ASSISTANT_EMBEDDER=torch.
+  the `tokenizers` fast tokenizer; no torch import once the export is cached. Its precision
+  is int8 (default, ASSISTANT_PRECISION; made from the export on first use, onnx_model.py) or
+  float32. An index records the precision it was built with and is searched only with it;
+- "torch": sentence-transformers itself (float32), the fallback when the ONNX route fails (the
+  reason is in `Embedder.note`), or chosen with ASSISTANT_EMBEDDER=torch.
 ASSISTANT_EMBEDDER=fake gives the model-free stand-in of fake_embedder.py (tests).
 
 Token ids from `count_tokens` (which the chunker calls for every chunk) are kept for the next
-`encode`, and batches hold texts of similar length, so little padding is computed.
+`encode`, and batches hold texts of similar length, so little padding is computed. The int8
+model runs one text at a time: its activations are quantised with one scale per run, so a text
+in a batch would get a vector that depends on its neighbours (and one text alone is no slower).
 """
 
 from __future__ import annotations
@@ -53,7 +57,7 @@ class Embedder:
 
     name = MODEL_NAME
 
-    def __init__(self, backend: str | None = None) -> None:
+    def __init__(self, backend: str | None = None, precision: str | None = None) -> None:
         settings.set_offline()
         self.path = model_path()
         config = json.loads((self.path / "config.json").read_text())
@@ -78,16 +82,21 @@ class Embedder:
         if wanted not in BACKENDS:
             raise ConfigError(f"the embedding backend must be one of {BACKENDS}, not {wanted!r}")
         self._threads = settings.model_threads()  # a bad value is an error, not a slow fallback
+        precision = precision or settings.model_precision()
+        if precision not in settings.PRECISIONS:
+            raise ConfigError(
+                f"the precision must be one of {settings.PRECISIONS}, not {precision!r}"
+            )
         self._backend = wanted
+        self._precision = precision if wanted == "onnx" else "float32"  # torch: the reference
         if wanted == "onnx":
-            if onnx_model.onnx_path(
-                self.path
-            ).is_file():  # load it while the caller loads its index
-                self._pending = _background.submit(onnx_model.session, self)
+            if onnx_model.model_file(self.path, precision).is_file():
+                # load it while the caller loads its index
+                self._pending = _background.submit(onnx_model.session, self, precision)
             else:
                 self._pending = Future()
                 try:
-                    self._pending.set_result(onnx_model.session(self))
+                    self._pending.set_result(onnx_model.session(self, precision))
                 except Exception as exc:
                     self._pending.set_exception(exc)
             self._resolve()  # raises nothing; only waits when asked (below) or now if exported
@@ -97,6 +106,19 @@ class Embedder:
         """ "onnx" or "torch" (the fallback when the ONNX route failed: see `note`)."""
         self._resolve(wait=True)
         return self._backend
+
+    @property
+    def precision(self) -> str:
+        """ "int8" or "float32": the weights the vectors are computed with."""
+        self._resolve(wait=True)
+        return self._precision
+
+    @property
+    def fingerprint(self) -> str:
+        """What the vectors depend on (model, size, weights, pooling): equal fingerprints give
+        interchangeable vectors, so vectors may be cached under it."""
+        weights = f"int8-q{onnx_model.QUANT_VERSION}" if self.precision == "int8" else "float32"
+        return f"{self.name}|{self.dimension}|{weights}|mean-l2"
 
     @property
     def note(self) -> str:
@@ -111,10 +133,11 @@ class Embedder:
             if self._pending is None:
                 return
             try:
-                self._session = self._pending.result()
+                self._session, self._precision, self._note = self._pending.result()
             except Exception as exc:  # any failure of the fast route: torch still works
-                self._backend = "torch"
+                self._backend, self._precision = "torch", "float32"
                 self._note = f"ONNX route unavailable ({exc}); using torch (slower)."
+            if self._note:
                 print(f"note: {self._note}", file=sys.stderr)
             self._pending = None
 
@@ -191,6 +214,8 @@ class Embedder:
         first_span = np.cumsum([0] + [len(s) for s in spans]) if spans is not None else None
         tokens = self.tokenize(texts)
         vectors = np.empty((len(texts), self.dimension), dtype=np.float32)
+        if self.precision == "int8":
+            batch_size = 1  # int8 scales each run's activations together: one text per run
         for batch in _batches([len(t[0]) for t in tokens], batch_size):
             hidden, mask = self._run([tokens[i][0] for i in batch])
             vectors[batch] = _mean_normalise(hidden, mask)
@@ -330,20 +355,40 @@ def _mean_normalise(hidden: np.ndarray, mask: np.ndarray) -> np.ndarray:
 
 
 _background = ThreadPoolExecutor(max_workers=1, thread_name_prefix="onnx-load")
-_shared: Embedder | None = None
+_shared: dict[str, Embedder] = {}
 _shared_lock = threading.Lock()
 
 
-def get_embedder() -> Embedder:
-    """The process-wide model, loaded on first use: the one $ASSISTANT_EMBEDDER names (the ONNX
-    export by default; `fake` is the model-free stand-in the fast tests use)."""
-    global _shared
+def get_embedder(precision: str | None = None) -> Embedder:
+    """The process-wide model at `precision` (default: $ASSISTANT_PRECISION, else int8), loaded
+    on first use: the one $ASSISTANT_EMBEDDER names (the ONNX export by default; `fake` is the
+    model-free stand-in the fast tests use)."""
+    precision = precision or settings.model_precision()
     with _shared_lock:
-        if _shared is None:
+        if precision not in _shared:
             if settings.embedder_backend() == "fake":
                 from .fake_embedder import FakeEmbedder
 
-                _shared = FakeEmbedder()
+                _shared[precision] = FakeEmbedder(precision)
             else:
-                _shared = Embedder()
-        return _shared
+                _shared[precision] = Embedder(precision=precision)
+        return _shared[precision]
+
+
+def index_precision(index_dir: str | Path | None) -> str | None:
+    """The precision the index at `index_dir` was built with (float32 for indexes made before
+    the field existed), or None when there is no readable index there."""
+    if index_dir is None:
+        return None
+    try:
+        model = json.loads((Path(index_dir) / "manifest.json").read_text())["model"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    precision = model.get("precision", "float32") if isinstance(model, dict) else None
+    return precision if precision in settings.PRECISIONS else None
+
+
+def embedder_for_index(index_dir: str | Path | None) -> Embedder:
+    """The process-wide model at the precision the index was built with (the default when there
+    is no index yet): the one its questions must be embedded with."""
+    return get_embedder(index_precision(index_dir))

@@ -69,14 +69,17 @@ def answer_markdown(number: int, answer: Mapping) -> str:
             used.append(f"documents {', '.join(settings['documents'])}")
         facts.append("settings: " + ", ".join(used))
     lines += [" · ".join(facts), ""]
+    if answer.get("reason"):
+        lines += [f"_{answer['reason']}_", ""]
     if state == "not_found":
         lines += ["Nothing in the documents answers this question, so no passage is shown.", ""]
         return "\n".join(lines)
     if state == "weak":
         lines += ["> ⚠ Weak match: these passages are the closest found and may not answer it.", ""]
     for passage in answer.get("passages", ()):
+        related = " (less related)" if passage.get("less_related") else ""
         lines += [
-            f"{passage['rank']}. {citation_text(passage['source'])}",
+            f"{passage['rank']}. {citation_text(passage['source'])}{related}",
             "",
             _blockquote(_marked(passage)),
             "",

@@ -3,7 +3,8 @@
 Each word (lower-cased, crudely stemmed) is hashed to a signed position of a 384-d vector, so
 texts sharing words are close and the same text always gets the same vector, with no model
 loaded. An index built with it records the model "fake/hashed-words" and is refused by the real
-model, and the other way round.
+model, and the other way round. It takes a precision like the real model (the vectors are the
+same at both), so that an index is refused by the other precision in tests too.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from . import settings
 from .words import stem
 
 _TOKEN = re.compile(r"[^\W_]+|[^\w\s]", re.UNICODE)  # words and single punctuation marks
@@ -25,6 +27,13 @@ class FakeEmbedder:
     note = ""
     dimension = 384
     window = 256
+
+    def __init__(self, precision: str | None = None) -> None:
+        self.precision = precision or settings.model_precision()
+
+    @property
+    def fingerprint(self) -> str:
+        return f"{self.name}|{self.dimension}|{self.precision}|hashed"
 
     def count_tokens(self, text: str) -> int:
         return len(_TOKEN.findall(text)) + 2  # [CLS] and [SEP], as the real model counts

@@ -31,6 +31,7 @@ class Document:
     pages: tuple[tuple[int, int], ...] = ()  # (start, end) of each page, for paged formats (PDF)
     sections: tuple[tuple[int, str], ...] = ()  # (start, heading) of each section, in text order
     metadata: tuple[tuple[str, str], ...] = ()  # ("author", ...), ("date", ...), ("outlet", ...)
+    code: tuple[tuple[int, int], ...] = ()  # (start, end) of each code block (HTML, Markdown)
 
 
 @dataclass(frozen=True)
@@ -46,6 +47,7 @@ class Chunk:
     n_tokens: int  # tokens the model sees for this chunk (title prefix included)
     pages: tuple[int, ...] = ()  # 1-based pages the chunk covers (paged formats only)
     section: str = ""  # heading of the section the chunk starts in, if the document has any
+    kind: str = "text"  # "code": a code block (or a piece of one), never mixed with prose
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), ensure_ascii=False)
@@ -78,6 +80,23 @@ class Highlight:
 
 
 @dataclass(frozen=True)
+class Coverage:
+    """What a passage covers of a question's focus terms, and the signals presence reads
+    (answer/presence.py)."""
+
+    matched: tuple[str, ...]  # focus terms the passage holds, as the question wrote them
+    missing: tuple[str, ...]  # and those it does not
+    share: float  # idf-weighted share of the focus that is covered (1.0: all, or no focus)
+    missing_proper: int  # missing names (capitalised words, acronyms)
+    missing_unknown: int  # missing terms that no chunk of the index contains
+    closest_missing: float  # the best cosine of a missing term with a nearby word; 1.0: none
+    kind: str  # the kind of answer the question asks for: date, number, name, place or ""
+    kind_found: bool  # such an answer is in the passage's best sentences (True without a kind)
+    window_share: float = 1.0  # the share of the focus held by the best two sentences
+    window_kind_found: bool = True  # an answer of the asked kind is in those two sentences
+
+
+@dataclass(frozen=True)
 class Passage:
     rank: int
     score: float  # what the retriever ranked by
@@ -86,6 +105,10 @@ class Passage:
     text: str
     source: Source
     highlight: Highlight
+    coverage: Coverage | None = None  # what the passage holds of the question's focus
+    presence: float = 1.0  # probability that this passage holds what the question asks for
+    less_related: bool = False  # far weaker than the first passage: shown collapsed
+    kind: str = "text"  # the chunk's kind: "text", or "code" for a code block
 
 
 @dataclass(frozen=True)
@@ -101,6 +124,9 @@ class Answer:
     weak_below: float = CALIBRATED.weak_below  # an answer below this confidence is a weak match
     k: int = 3
     documents: tuple[str, ...] = ()  # doc_ids the search was limited to; () = all
+    topic: float = 0.0  # probability that the documents are about the question (topic match)
+    reason: str = ""  # why the answer got its state, in words
+    less_related_below: float = CALIBRATED.less_related_below  # see RetrievalSettings
 
     @property
     def state(self) -> str:
@@ -115,6 +141,8 @@ class Answer:
             "answerable": self.answerable,
             "state": self.state,
             "confidence": round(self.confidence, 4),
+            "topic": round(self.topic, 4),
+            "reason": self.reason,
             "retriever": self.retriever,
             "searched": self.searched or self.question,
             "settings": {
@@ -122,6 +150,7 @@ class Answer:
                 "retriever": self.retriever,
                 "answerable_at": round(self.answerable_at, 4),
                 "weak_below": round(self.weak_below, 4),
+                "less_related_below": round(self.less_related_below, 4),
                 "documents": list(self.documents),
             },
             "passages": [
@@ -138,6 +167,13 @@ class Answer:
                         "metadata": dict(p.source.metadata),
                     },
                     "highlight": asdict(p.highlight),
+                    "coverage": {
+                        "matched": list(p.coverage.matched if p.coverage else ()),
+                        "missing": list(p.coverage.missing if p.coverage else ()),
+                    },
+                    "presence": round(p.presence, 4),
+                    "less_related": p.less_related,
+                    "kind": p.kind,
                 }
                 for p in self.passages
             ],

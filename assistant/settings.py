@@ -21,6 +21,7 @@ from .errors import ConfigError
 T = TypeVar("T")
 PACKAGE_DIR = Path(__file__).resolve().parent
 EMBEDDERS = ("onnx", "torch", "fake")
+PRECISIONS = ("int8", "float32")  # the model's weights: int8 (default) or the float32 export
 VECTOR_KINDS = ("auto", "flat", "ivf")
 
 
@@ -40,10 +41,20 @@ class ModelSettings(_Part):
     name: str
     dimension: int
     window: int  # tokens the model reads, [CLS] and [SEP] included
+    # The weights the vectors were computed with: an index is searched only with its own.
+    # float32 is not written, so indexes made before the field existed read as float32.
+    precision: str = "float32"
 
     @classmethod
     def of(cls, embedder) -> ModelSettings:
-        return cls(embedder.name, embedder.dimension, embedder.window)
+        precision = getattr(embedder, "precision", "float32")
+        return cls(embedder.name, embedder.dimension, embedder.window, precision)
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        if d["precision"] == "float32":
+            del d["precision"]
+        return d
 
 
 @dataclass(frozen=True)
@@ -85,15 +96,50 @@ class RetrievalSettings(_Part):
     confidence_lexical: float = 3.475
     confidence_background: float = -16.521
     confidence_log_chunks: float = -1.543
-    # Passages are shown from this confidence on: refusing an answerable question is counted
-    # twice as costly as showing passages for one the documents do not answer.
-    answerable_at: float = 1 / 3
-    # An answer below this is shown as a weak match, with a warning: on the held-out question
-    # sets, the first passage shown is right 37% of the time below 0.7 and 83% above
-    # (scripts/weak_threshold.py).
-    weak_below: float = 0.7
+    # The topic cut: refusing an answerable question is counted twice as costly as showing
+    # passages for one the documents do not answer, so passages may be shown from p >= 1/3.
+    topic_at: float = 1 / 3
+    # Past the topic cut, the confidence is the presence model's. Passages are shown from
+    # answerable_at on, and below weak_below the answer is a weak match: chosen on the tuning
+    # halves of tests/data/presence so that no more answerable questions are refused than with
+    # the topic alone and about 90% stay answered (scripts/calibrate_presence.py).
+    answerable_at: float = 0.134
+    weak_below: float = 0.323
     # Generic questions this close to some chunk are about the corpus: they are left out.
     background_max_corpus_similarity: float = 0.5
+    # Answer presence (answer/presence.py): a logistic model of the topic confidence and what
+    # the best passage covers of the question's focus (bias, then presence.FEATURES), fitted
+    # on the tuning halves of tests/data/presence by scripts/calibrate_presence.py --fit.
+    presence: tuple[float, ...] = (
+        -1.473,
+        0.227,
+        0.988,
+        -0.795,
+        0.425,
+        -0.157,
+        -1.1,
+        -0.384,
+        0.533,
+        -0.435,
+    )
+    # A passage scoring below this share of the first one's score is shown as less related:
+    # on the question sets, no passage holding the answer below rank 1 scored under 0.53.
+    less_related_below: float = 0.5
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "presence", tuple(float(c) for c in self.presence))
+
+
+ANSWER_CUTS = ("answerable_at", "weak_below", "presence")
+
+
+def retrieval_settings(stored: dict) -> RetrievalSettings:
+    """The stored retrieval settings; an index written before the presence model it stores is
+    the one this version reads takes today's presence model and cuts (they belong together)."""
+    presence = stored.get("presence")
+    if presence is None or len(presence) != len(RetrievalSettings().presence):
+        stored = {k: v for k, v in stored.items() if k not in ANSWER_CUTS}
+    return from_dict(RetrievalSettings, stored)
 
 
 @dataclass(frozen=True)
@@ -153,7 +199,7 @@ class IndexSettings:
             model=from_dict(ModelSettings, manifest["model"]),
             chunker=from_dict(ChunkerSettings, manifest["chunker"]),
             lexical=from_dict(LexicalSettings, manifest["lexical"]),
-            retrieval=from_dict(RetrievalSettings, manifest["retrieval"]),
+            retrieval=retrieval_settings(manifest["retrieval"]),
             vectors=from_dict(VectorIndexSettings, manifest.get("vector_index")),
         )
 
@@ -214,6 +260,18 @@ def embedder_backend() -> str:
         raise ConfigError(
             f"ASSISTANT_EMBEDDER must be one of {', '.join(EMBEDDERS)}, not {wanted!r}. "
             "Unset it to use the default (onnx)."
+        )
+    return wanted
+
+
+def model_precision() -> str:
+    """$ASSISTANT_PRECISION: the weights new indexes are built with, int8 (default: ~1.5x
+    faster, same retrieval quality, docs/speed-and-scale.md) or float32."""
+    wanted = os.environ.get("ASSISTANT_PRECISION") or "int8"
+    if wanted not in PRECISIONS:
+        raise ConfigError(
+            f"ASSISTANT_PRECISION must be one of {', '.join(PRECISIONS)}, not {wanted!r}. "
+            "Unset it to use the default (int8)."
         )
     return wanted
 

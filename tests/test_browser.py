@@ -14,6 +14,7 @@ import pytest
 from assistant.answer.citations import citation_text
 from assistant.export import quote_with_citation
 from assistant.feedback import feedback_path
+from assistant.settings import RetrievalSettings
 
 from .conftest import ARTIFACTS
 
@@ -99,6 +100,9 @@ def test_citation_opens_the_viewer_on_the_exact_span(browser, server, assistant)
     expected = assistant.ask(QUESTION, context=[]).to_dict()
     assert s.answer_json(turn)["passages"] == expected["passages"]
 
+    s.page.evaluate(  # open the "less related" passages, if any
+        "document.querySelectorAll('#conversation details').forEach(d => { d.open = true; })"
+    )
     for rank, passage in enumerate(expected["passages"], 1):  # every citation
         cite = turn.locator("button.cite").nth(rank - 1)
         expect(cite).to_contain_text(f"[{rank}] Türkiye, US relaunch counterterrorism")
@@ -190,14 +194,16 @@ def test_not_in_the_documents_shows_no_passage_and_a_weak_match_warns(
     expect(turn.locator(".answer-passage")).to_have_count(1)
     settings = s.answer_json(turn)["settings"]
     assert settings["k"] == 1 and settings["retriever"] == "bm25"
-    assert settings["answerable_at"] == 0.05 and settings["weak_below"] == 0.7
+    assert settings["answerable_at"] == 0.05
+    assert settings["weak_below"] == round(RetrievalSettings().weak_below, 4)
     assert settings["documents"] == list(assistant.index.documents)
     assert settings["index"] == article_index.name
     assert s.answer_json(turn)["state"] == "weak"
 
     other = Page(browser, server)  # another browser session keeps the defaults
     other.ask("What is the population of Ankara?")
-    assert other.answer_json(other.last_turn())["settings"]["answerable_at"] == 0.3333
+    default = round(RetrievalSettings().answerable_at, 4)
+    assert other.answer_json(other.last_turn())["settings"]["answerable_at"] == default
     other.close()
     s.close()
 
@@ -355,7 +361,10 @@ def test_document_text_never_runs_in_the_page_and_uploads_work(browser, tmp_path
             + str(index_dir.parent / "index-uploads" / "turbine-img-src-x-onerror-alert-5.html"),
             timeout=120_000,
         )
-        expect(page.locator("#documents")).to_contain_text("Turbine report")
+        # the title is the page's <title>, its markup shown as text
+        expect(page.locator("#documents")).to_contain_text(
+            "Turbine <img src=x onerror=alert(3)> report"
+        )
         s.ask("How many generators are in the turbine hall?")
         expect(s.last_turn()).to_contain_text("four generators")
         expect(s.last_turn()).to_contain_text("<script>window.__xss=3</script>")

@@ -75,3 +75,51 @@ def test_short_paragraphs_join_the_next_one(embedder):
     chunks = chunk_document(doc, embedder.count_tokens, ChunkerSettings(window=embedder.window))
     assert chunks[0].paragraphs == (1, 2)  # the title joins the photo caption
     assert all(len(c.paragraphs) == 1 for c in chunks[1:])
+
+
+def code_document(blocks: list[tuple[str, str]]) -> Document:
+    """A document of ("text" | "code", block) pairs joined by blank lines, code spans marked."""
+    text, code = "", []
+    for kind, block in blocks:
+        text += "\n\n" if text else ""
+        if kind == "code":
+            code.append((len(text), len(text) + len(block)))
+        text += block
+    paragraphs = paragraph_spans(text, False, [(s, e, s, e) for s, e in code])
+    return Document("d", "Manual", "d.html", text, "0", tuple(paragraphs), code=tuple(code))
+
+
+def test_code_blocks_are_chunks_of_their_own(fake_embedder):
+    embedder = fake_embedder
+    prose = "The buffer holds the decoded frames until the reader asks for them. " * 3
+    short_code = "buf = bytearray(4096)"
+    long_code = "\n".join(f"frame_{i} = decode(stream, size={i * 64})" for i in range(120))
+    doc = code_document(
+        [
+            ("text", prose.strip()),
+            ("text", "For example:"),
+            ("code", short_code),
+            ("text", "Then:"),
+            ("code", long_code),
+            ("text", prose.strip()),
+        ]
+    )
+    settings = ChunkerSettings(window=embedder.window)
+    chunks = chunk_document(doc, embedder.count_tokens, settings)
+    for chunk in chunks:
+        assert doc.text[chunk.start : chunk.end] == chunk.text
+        assert chunk.n_tokens <= embedder.window
+    kinds = [c.kind for c in chunks]
+    assert kinds[:4] == ["text", "code", "text", "code"] and kinds[-1] == "text"
+    # the lead-in ends the prose chunk before the code; the code block is exactly one chunk
+    assert chunks[0].text.endswith("For example:") and chunks[1].text == short_code
+    assert chunks[2].text == "Then:"  # between two code blocks it stands alone
+    long_pieces = [c for c in chunks if c.kind == "code"][1:]
+    assert len(long_pieces) > 1 and "\n".join(c.text for c in long_pieces) == long_code
+    assert all(c.paragraphs == (5,) for c in long_pieces)
+    assert not any("frame_" in c.text for c in chunks if c.kind == "text")
+
+
+def test_documents_without_code_chunk_as_before(chunked):
+    doc, chunks, _ = chunked
+    assert not doc.code and all(c.kind == "text" for c in chunks)

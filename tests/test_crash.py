@@ -94,7 +94,7 @@ def killed_at(step, docs, index_dir, script=SCRIPT) -> str:
 def test_kill_9_at_every_write_step_leaves_a_working_index(corpus, embedder):
     docs, index_dir = corpus
     before = answers(index_dir, embedder)
-    for step in ("vectors.npy", "jsonl", "bm25", "manifest"):
+    for step in ("segments", "bm25", "manifest"):
         log = killed_at(step, docs, index_dir)
         assert "waiting" in log, log
         assert answers(index_dir, embedder) == before, step  # untouched, loads, same answers
@@ -116,7 +116,7 @@ def test_kill_9_of_the_real_cli_at_each_write_step(corpus, embedder):
     docs, index_dir = corpus
     before = answers(index_dir, embedder)
     manifest = (index_dir / "manifest.json").read_bytes()
-    for step in ("vectors.npy", "vectors.faiss", "jsonl", "bm25", "manifest"):
+    for step in ("segments", "bm25", "manifest"):
         log = killed_at(step, docs, index_dir, CLI_SCRIPT)
         assert "waiting" in log, log  # killed at that step, not before or after it
         assert (index_dir / "manifest.json").read_bytes() == manifest, step

@@ -115,21 +115,21 @@ def test_files_dropped_into_an_index_are_never_deleted(tmp_path, embedder):
     index_dir.mkdir()  # an empty folder is fine to use
     ingest([docs], index_dir, embedder=embedder)
     (index_dir / "mine.txt").write_text("my own notes\n")
-    (index_dir / "bm25" / "extra.txt").write_text("more\n")
+    (index_dir / "seg-000001" / "extra.txt").write_text("more\n")
     before = snapshot(index_dir)
 
     for write in (
         lambda: ingest([docs], index_dir, embedder=embedder, rebuild=True),
         lambda: remove([docs / "garden.txt"], index_dir, embedder=embedder),
     ):
-        with pytest.raises(IndexPathError, match="bm25/extra.txt, mine.txt") as error:
+        with pytest.raises(IndexPathError, match="mine.txt, seg-000001/extra.txt") as error:
             write()
         assert "Move them out" in str(error.value)
     assert snapshot(index_dir) == before
     load_index(index_dir, embedder)  # still a working index
 
     (index_dir / "mine.txt").rename(tmp_path / "mine.txt")
-    (index_dir / "bm25" / "extra.txt").unlink()
+    (index_dir / "seg-000001" / "extra.txt").unlink()
     (docs / "harbour.txt").write_text(HARBOUR)
     assert ingest([docs], index_dir, embedder=embedder).added[0].endswith("harbour.txt")
 

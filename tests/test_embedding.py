@@ -3,9 +3,13 @@ import sys
 import numpy as np
 import pytest
 
-from assistant.embedding import Embedder
-from assistant.errors import ConfigError, ModelMissingError
-from assistant.onnx_model import onnx_path
+from assistant import ingest
+from assistant.embedding import Embedder, embedder_for_index, get_embedder
+from assistant.errors import ConfigError, IndexIncompatibleError, ModelMissingError
+from assistant.fake_embedder import FakeEmbedder
+from assistant.onnx_model import INT8_AGREEMENT, model_file, onnx_path
+from assistant.settings import IndexSettings, ModelSettings
+from assistant.store.folder import load_index
 
 
 @pytest.mark.slow
@@ -46,10 +50,11 @@ def _varied_texts() -> list[str]:
 
 
 @pytest.mark.slow
-def test_onnx_agrees_with_sentence_transformers(embedder):
+def test_onnx_agrees_with_sentence_transformers():
     """The fast path (ONNX, own tokenisation, length batching, mean pooling, L2) gives the
     vectors of the sentence-transformers pipeline, truncation at 256 tokens included."""
-    assert embedder.backend == "onnx", embedder.note
+    embedder = get_embedder("float32")
+    assert embedder.backend == "onnx" and embedder.precision == "float32", embedder.note
     assert onnx_path(embedder.path).is_file()
     texts = _varied_texts()
     assert len(texts) >= 300
@@ -63,16 +68,43 @@ def test_onnx_agrees_with_sentence_transformers(embedder):
 
 
 @pytest.mark.slow
+def test_int8_vectors_stay_close_to_float32(embedder):
+    """The default int8 model (made from the float32 export on this machine and cached) moves
+    vectors little: measured over 400 SciFact abstracts, mean cosine 0.995, least 0.991."""
+    assert embedder.precision == "int8" and embedder.backend == "onnx", embedder.note
+    assert model_file(embedder.path, "int8").is_file()
+    assert (
+        model_file(embedder.path, "int8").stat().st_size
+        < onnx_path(embedder.path).stat().st_size / 3
+    )
+    texts = [t for t in _varied_texts() if t.strip()]
+    int8, float32 = embedder.encode(texts), get_embedder("float32").encode(texts)
+    cosines = (int8 * float32).sum(axis=1)
+    assert cosines.mean() >= 0.99 and cosines.min() >= 0.97, cosines.min()  # "?" alone: 0.979
+    sentences = [t for t in texts if len(t) > 40]
+    assert (int8 * float32).sum(axis=1)[[texts.index(t) for t in sentences]].min() >= (
+        INT8_AGREEMENT
+    )
+    assert cosines.mean() < 0.99999  # really another model, not the float32 one again
+    assert np.allclose(np.linalg.norm(int8, axis=1), 1, atol=1e-5)
+    one_by_one = np.stack([embedder.encode([t])[0] for t in texts[:20]])
+    assert np.allclose(one_by_one, int8[:20], atol=1e-6)  # a text's vector is its own alone
+    assert embedder.fingerprint != get_embedder("float32").fingerprint
+
+
+@pytest.mark.slow
 def test_torch_backend_gives_the_same_vectors():
     torch_embedder = Embedder(backend="torch")
     texts = ["Who condemned the PKK?", "A longer sentence about bread, ovens and flour."]
     assert torch_embedder.backend == "torch"
     vectors = torch_embedder.encode(texts)
     assert np.allclose(np.linalg.norm(vectors, axis=1), 1, atol=1e-5)
-    assert (vectors * Embedder().encode(texts)).sum(axis=1).min() >= 0.999
+    assert torch_embedder.precision == "float32"  # torch is the float32 reference
+    assert (vectors * get_embedder("float32").encode(texts)).sum(axis=1).min() >= 0.999
 
 
 def test_torch_backend_gives_chunk_and_sentence_vectors_from_one_pass(embedder):
+    embedder = get_embedder("float32")
     torch_embedder = Embedder(backend="torch")
     texts = ["Who condemned the PKK? Blinken did.", "Bread needs flour. Ovens need heat. Yes."]
     spans = [[(0, 22), (23, 35)], [(0, 18), (19, 35), (36, 40)]]
@@ -102,7 +134,7 @@ def test_counted_text_is_not_tokenised_again(embedder, monkeypatch):
 def test_broken_onnx_route_falls_back_to_torch(monkeypatch, tmp_path, capsys):
     import assistant.embedding as embedding
 
-    def broken(_embedder):
+    def broken(*_args):
         raise RuntimeError("no onnxruntime here")
 
     monkeypatch.setattr(embedding.onnx_model, "session", broken)
@@ -124,7 +156,7 @@ def test_a_bad_backend_name_is_an_error_naming_the_choices(monkeypatch):
     import assistant.embedding as embedding
 
     monkeypatch.setenv("ASSISTANT_EMBEDDER", "gpu")
-    monkeypatch.setattr(embedding, "_shared", None)
+    monkeypatch.setattr(embedding, "_shared", {})
     with pytest.raises(ConfigError, match="onnx, torch, fake"):
         embedding.get_embedder()
 
@@ -133,10 +165,73 @@ def test_the_fake_embedder_is_registered_like_the_real_one(monkeypatch):
     import assistant.embedding as embedding
 
     monkeypatch.setenv("ASSISTANT_EMBEDDER", "fake")
-    monkeypatch.setattr(embedding, "_shared", None)
+    monkeypatch.setattr(embedding, "_shared", {})
     fake = embedding.get_embedder()
     assert fake.name == "fake/hashed-words" and embedding.get_embedder() is fake
     a, b, c = fake.encode(["Who condemned the PKK?", "The PKK was condemned.", "Bread recipes"])
     assert np.allclose(np.linalg.norm([a, b, c], axis=1), 1, atol=1e-5)
     assert a @ b > a @ c  # shared words are close
     assert np.array_equal(fake.encode(["same text"]), fake.encode(["same text"]))
+
+
+def test_a_bad_precision_is_an_error_naming_the_choices(monkeypatch):
+    monkeypatch.setenv("ASSISTANT_PRECISION", "int4")
+    with pytest.raises(ConfigError, match="ASSISTANT_PRECISION must be one of int8, float32"):
+        FakeEmbedder()
+
+
+def test_model_settings_round_trip_through_the_manifest():
+    for precision in ("int8", "float32"):
+        model = ModelSettings.of(FakeEmbedder(precision))
+        assert model.precision == precision
+        manifest = IndexSettings.for_model(model).to_manifest()
+        assert IndexSettings.from_manifest(manifest).model == model
+    # an index made before the field existed has none: it reads as float32, and a float32
+    # index is written as it was then (its manifest unchanged)
+    old = {"name": "fake/hashed-words", "dimension": 384, "window": 256}
+    restored = IndexSettings.from_manifest(
+        IndexSettings.for_model(ModelSettings(**old)).to_manifest()
+    )
+    assert restored.model.precision == "float32" and restored.model.to_dict() == old
+    assert ModelSettings.of(FakeEmbedder("int8")).to_dict() == {**old, "precision": "int8"}
+
+
+def test_an_index_is_searched_only_with_its_own_precision(tmp_path, monkeypatch):
+    import assistant.embedding as embedding
+
+    monkeypatch.setenv("ASSISTANT_EMBEDDER", "fake")
+    monkeypatch.setattr(embedding, "_shared", {})
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "a.txt").write_text("Sourdough bread rises overnight in a cool kitchen.\n")
+    folders = {}
+    for precision in ("int8", "float32"):
+        folders[precision] = tmp_path / precision
+        ingest([docs], folders[precision], embedder=get_embedder(precision))
+        assert embedder_for_index(folders[precision]).precision == precision
+        assert (
+            load_index(folders[precision], get_embedder(precision)).settings.model.precision
+            == precision
+        )
+    with pytest.raises(IndexIncompatibleError, match="int8.*--rebuild"):
+        load_index(folders["int8"], get_embedder("float32"))
+    with pytest.raises(IndexIncompatibleError, match="Rebuild it with"):
+        load_index(folders["float32"], get_embedder("int8"))
+    assert embedder_for_index(tmp_path / "none").precision == "int8"  # no index yet: the default
+    monkeypatch.setenv("ASSISTANT_PRECISION", "float32")
+    assert embedder_for_index(tmp_path / "none").precision == "float32"
+
+
+def test_an_index_made_before_the_precision_field_is_read_as_float32(tmp_path, monkeypatch):
+    import json
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "a.txt").write_text("Sourdough bread rises overnight in a cool kitchen.\n")
+    index_dir = tmp_path / "index"
+    ingest([docs], index_dir, embedder=FakeEmbedder("float32"))
+    manifest = json.loads((index_dir / "manifest.json").read_text())
+    assert "precision" not in manifest["model"]  # written exactly as before the field existed
+    assert load_index(index_dir, FakeEmbedder("float32")).settings.model.precision == "float32"
+    monkeypatch.setattr("assistant.embedding._shared", {"float32": "the float32 one"})
+    assert embedder_for_index(index_dir) == "the float32 one"

@@ -106,7 +106,7 @@ def test_eval_cli_on_a_small_dataset(tmp_path):
     assert f"{by_mode['bm25']['ndcg@10']:.4f}" in again.stdout
     # a cached index this version cannot read (older format) is rebuilt, not an error
     manifest = tmp_path / "ix" / "manifest.json"
-    manifest.write_text(manifest.read_text().replace('"format_version": 2', '"format_version": 1'))
+    manifest.write_text(manifest.read_text().replace('"format_version": 3', '"format_version": 1'))
     rebuilt = run_cli("eval", str(dataset), "--retriever", "bm25", "--index", str(tmp_path / "ix"))
     assert rebuilt.returncode == 0, rebuilt.stderr
     assert "Indexing" in rebuilt.stderr

@@ -78,7 +78,7 @@ def test_citation_adds_metadata_and_pages_when_the_document_has_them():
     )
     assert locator({"pages": [5], "paragraphs": [2]}) == "p. 5, ¶2"
     assert citation_text(dict(source, section="Background")).startswith(
-        "Talks resume › Background — A. Writer"
+        "Talks resume — A. Writer, Daily Sabah, 2024-05-01, pp. 3–4, § Background, ¶12"
     )
     # the Python form of metadata (pairs) reads the same as the JSON form (a dict)
     pairs = dict(source, metadata=(("date", "2024-05-01"), ("author", "A. Writer")))

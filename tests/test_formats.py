@@ -65,7 +65,7 @@ def test_docx_headings_become_sections(tmp_path, embedder):
     )
     source = answer.passages[0].source
     assert source.section == "Parking"
-    assert "› Parking" in citation_text(source)
+    assert ", § Parking, ¶" in citation_text(source)
     assert doc.text[source.start : source.end] == answer.passages[0].text
 
 
@@ -133,7 +133,18 @@ def test_citation_names_the_most_precise_location():
     assert citation_text(Source(**base)) == "T, ¶3, chars 10–20, p"
     assert citation_text(Source(**base, pages=(4,))) == "T, p. 4, ¶3, chars 10–20, p"
     assert citation_text(Source(**base, pages=(4, 5))).startswith("T, pp. 4–5, ")
-    assert citation_text(Source(**base, section="Parking")) == "T › Parking, ¶3, chars 10–20, p"
+    assert citation_text(Source(**base, section="Parking")) == "T, § Parking, ¶3, chars 10–20, p"
+    with_pages = Source(**base, pages=(11,), section="4.1 ASN.1 schema functions")
+    assert citation_text(with_pages) == "T, p. 11, § 4.1 ASN.1 schema functions, ¶3, chars 10–20, p"
+    # a section the title already says is not repeated
+    web = dict(base, title="json — JSON encoder — Python docs", section="json — JSON encoder")
+    assert citation_text(Source(**web)).startswith("json — JSON encoder — Python docs, ¶3")
+    assert citation_text(Source(**dict(base, title="Pythonic", section="Python"))).startswith(
+        "Pythonic, § Python, "
+    )
+    # nor an outlet the title already ends with
+    outlet = dict(web, metadata=(("outlet", "Python docs"), ("date", "2024-01-02")))
+    assert citation_text(Source(**outlet)).startswith(f"{web['title']} — 2024-01-02, ¶3")
     # the Python form (a Source) and the JSON form (a dict) read the same
     assert citation_text(Source(**base, pages=(4,))) == citation_text(
         {**base, "pages": [4], "paragraphs": [3]}
@@ -152,3 +163,23 @@ def test_blank_pdf_pages_keep_the_page_numbers_right(tmp_path, embedder):
         ("First page text.", (1,)),
         ("Third page text.", (3,)),
     ]
+
+
+@pytest.mark.parametrize(
+    ("text", "code"),
+    [
+        ("```\na\n```\nb\n", ["a"]),
+        ("~~~~\n```\nstill code\n~~~~\n", ["```\nstill code"]),  # the other fence is code
+        ("````\nx\n```\ny\n````\n", ["x\n```\ny"]),  # a shorter fence does not close
+        ("``` not `a` fence\ntext\n", []),  # backticks in the info string: not a fence
+        ("   ```python\n   indented\n   ```\n", ["indented"]),
+        ("```\n```\n", []),  # an empty block is no paragraph
+        ("text\n```\nnever closed\n\nmore\n", ["never closed\n\nmore"]),
+    ],
+)
+def test_markdown_fences(tmp_path, text, code):
+    (tmp_path / "f.md").write_text(text)
+    doc = read_document(tmp_path / "f.md", "f")
+    assert [doc.text[s:e] for s, e in doc.code] == code
+    for span in doc.code:
+        assert span in doc.paragraphs

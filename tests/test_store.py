@@ -21,8 +21,8 @@ from .conftest import DATA, read_jsonl, run_cli
 
 
 def all_vectors(index) -> np.ndarray:
-    vectors = np.vstack([index.vectors.faiss.reconstruct(i) for i in range(index.vectors.ntotal)])
-    assert np.array_equal(vectors, index.matrix)  # the FAISS copy and vectors.npy agree
+    vectors = index.vectors.reconstruct_batch(np.arange(index.vectors.ntotal))
+    assert np.array_equal(vectors, index.matrix)  # every segment's rows, in order
     return vectors
 
 
@@ -69,19 +69,25 @@ def test_save_load_round_trip_gives_identical_answers(assistant, article_index, 
 def test_manifest_records_what_the_index_was_built_with(article_index):
     manifest = json.loads((article_index / "manifest.json").read_text())
     assert manifest["format_version"] == store.FORMAT_VERSION
-    assert manifest["model"] == {
+    model = {k: manifest["model"][k] for k in ("name", "dimension", "window")}
+    assert model == {
         "name": "sentence-transformers/all-MiniLM-L6-v2",
         "dimension": 384,
         "window": 256,
     }
     assert manifest["chunker"]["window"] == 256
-    assert manifest["documents"][0]["sha256"]
+    assert "documents" not in manifest  # each segment lists its own (entries.json)...
+    assert store.read_manifest(article_index)["documents"][0]["sha256"]  # ...read back in order
+    segment = manifest["segments"][0]["name"]
     assert set(manifest["files"]) >= {
-        "vectors.faiss",
-        "chunks.jsonl",
-        "documents.jsonl",
+        f"{segment}/vectors.npy",
+        f"{segment}/chunks.jsonl",
+        f"{segment}/documents.jsonl",
+        f"{segment}/entries.json",
         "background.npy",
+        "bm25_vocab.json",
     }
+    assert not [f for f in manifest["files"] if f.endswith((".faiss", ".ivf"))]  # stored once
 
 
 @pytest.mark.parametrize(
@@ -108,7 +114,8 @@ def test_mismatched_manifest_is_refused(article_index, tmp_path, embedder, key, 
 def test_damaged_files_are_refused(article_index, tmp_path, embedder):
     copy = tmp_path / "copy"
     shutil.copytree(article_index, copy)
-    with open(copy / "chunks.jsonl", "a") as handle:
+    segment = json.loads((copy / "manifest.json").read_text())["segments"][0]["name"]
+    with open(copy / segment / "chunks.jsonl", "a") as handle:
         handle.write("\n")
     with pytest.raises(IndexCorruptError, match="chunks.jsonl"):
         Assistant.open(copy, embedder=embedder)
@@ -129,7 +136,7 @@ def test_failed_write_leaves_the_old_index_untouched(
     def crash(*args, **kwargs):
         raise OSError("disk full")
 
-    monkeypatch.setattr("assistant.store.lexical.LexicalIndex.save", crash)
+    monkeypatch.setattr("assistant.store.lexical.Vocabulary.save", crash)
     with pytest.raises(OSError, match="disk full"):
         ingest([DEFAULT_CORPUS], target, embedder=embedder, rebuild=True)
     assert {p.name: p.read_bytes() for p in target.iterdir() if p.is_file()} == before
@@ -185,10 +192,12 @@ def test_loading_checks_sizes_and_verify_checks_hashes(article_index, tmp_path, 
     """Loading stays fast on big indexes (sizes only); `info --verify` reads every byte."""
     copy = tmp_path / "copy"
     shutil.copytree(article_index, copy)
-    data = bytearray((copy / "chunks.jsonl").read_bytes())
+    chunks = copy / json.loads((copy / "manifest.json").read_text())["segments"][0]["name"]
+    chunks /= "chunks.jsonl"
+    data = bytearray(chunks.read_bytes())
     at = data.index(b'"text": "') + 12
     data[at] = ord("X") if data[at] != ord("X") else ord("Y")  # same size, other content
-    (copy / "chunks.jsonl").write_bytes(bytes(data))
+    chunks.write_bytes(bytes(data))
     load_index(copy, embedder)  # a plain load does not read the whole file
     with pytest.raises(IndexCorruptError, match="chunks.jsonl"):
         load_index(copy, embedder, verify=True)
@@ -202,19 +211,20 @@ def test_chunks_and_documents_are_read_lazily_and_checked_when_read(article_inde
     from assistant.store.jsonl import JsonLines
 
     index = load_index(article_index, get_embedder())
-    parsed = read_jsonl(article_index / "chunks.jsonl")
+    segment = index.manifest["segments"][0]["name"]
+    parsed = read_jsonl(article_index / segment / "chunks.jsonl")
     assert [c.to_json() for c in index.chunks] == [
-        json.dumps(c, ensure_ascii=False) for c in parsed
+        json.dumps({"chunk_id": row, **c}, ensure_ascii=False) for row, c in enumerate(parsed)
     ]
     assert list(index.documents) == [d["doc_id"] for d in index.manifest["documents"]]
     assert index.chunks[1:3] == [index.chunks[1], index.chunks[2]]
     # a damaged line of the same size loads (sizes only) and fails clearly when it is read
     copy = tmp_path / "copy"
     shutil.copytree(article_index, copy)
-    data = bytearray((copy / "chunks.jsonl").read_bytes())
+    data = bytearray((copy / segment / "chunks.jsonl").read_bytes())
     second = data.index(b"\n") + 1
     data[second] = ord("X")  # the second line is no longer JSON
-    (copy / "chunks.jsonl").write_bytes(bytes(data))
+    (copy / segment / "chunks.jsonl").write_bytes(bytes(data))
     damaged = load_index(copy, get_embedder())
     assert damaged.chunks[0] == index.chunks[0]
     with pytest.raises(IndexCorruptError, match="line 2 of chunks.jsonl"):

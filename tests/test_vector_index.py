@@ -10,7 +10,7 @@ import numpy as np
 from assistant import Assistant
 from assistant.settings import VectorIndexSettings
 from assistant.store import vectors as vector_index
-from assistant.store.sentence_vectors import SentenceVectors
+from assistant.store.sentence_vectors import SentenceVectors, SentenceVectorSet
 from tests.conftest import DATA, read_jsonl
 
 
@@ -79,7 +79,7 @@ def test_store_records_and_uses_the_vector_index(tmp_path, embedder, monkeypatch
 
 
 def test_highlights_use_the_stored_sentence_vectors(assistant, monkeypatch):
-    assert isinstance(assistant.index.sentences, SentenceVectors)
+    assert isinstance(assistant.index.sentences, SentenceVectorSet)
     question = read_jsonl(DATA / "article_questions.jsonl")[0]["question"]
     expected = assistant.ask(question)
     calls = []
@@ -127,3 +127,41 @@ def test_exact_search_pads_and_breaks_ties_by_id():
     assert sorted(ids[0, :50].tolist()) == list(range(50))
     brute = vectors[:2] @ vectors.T
     np.testing.assert_allclose(scores[:, :50], -np.sort(-brute, axis=1), rtol=1e-6)
+
+
+def test_search_over_segments_equals_search_over_one_matrix():
+    rng = np.random.default_rng(5)
+    vectors = clustered(3_000, 6, rng.normal(size=(60, 384)).astype(np.float32))
+    queries = clustered(20, 7, vectors[:60])
+    settings = VectorIndexSettings()
+    whole = vector_index.VectorSearch(None, vectors, settings)
+    parts = [vectors[:1000], vectors[1000:1001], vectors[1001:2500], vectors[2500:]]
+    split = vector_index.VectorSearch(None, parts, settings, 384)
+    for k in (1, 10, 3000, 3005):
+        a, b = whole.search(queries, k), split.search(queries, k)
+        assert np.array_equal(a[1], b[1]) and np.allclose(a[0], b[0], rtol=1e-6)
+    rows = np.array([2999, 0, 1000, 1500, 999, 2500])
+    assert np.array_equal(split.reconstruct_batch(rows), vectors[rows])
+    assert np.array_equal(split.matrix, vectors) and split.ntotal == 3000 and split.exact
+    ivf_settings = VectorIndexSettings(approximate_from=1_000, nprobe=8)
+    ivf = vector_index.build(parts, ivf_settings)  # built block by block, as a write does
+    approximate = vector_index.VectorSearch(ivf, parts, ivf_settings)
+    scores, ids = approximate.search(queries, 10)
+    truth = whole.search(queries, 10)[1]
+    assert np.mean([len(set(a) & set(t)) / 10 for a, t in zip(ids, truth, strict=True)]) > 0.9
+    np.testing.assert_allclose(scores, np.einsum("qd,qkd->qk", queries, vectors[ids]), rtol=1e-5)
+
+
+def test_sentence_vectors_of_segments_by_global_chunk_id():
+    rng = np.random.default_rng(8)
+    v = rng.normal(size=(12, 384)).astype(np.float32)
+    v /= np.linalg.norm(v, axis=1, keepdims=True)
+    a = SentenceVectors.from_parts([2, 3], v[:5])
+    b = SentenceVectors.from_parts([4, 0, 3], v[5:])
+    joined = SentenceVectorSet([a, b])
+    assert np.array_equal(joined.of_chunk(3, 0), b.of_chunk(1, 0))
+    assert np.allclose(joined.of_chunk(2, 4), v[5:9], atol=0.01)
+    assert joined.of_chunk(4, 3) is not None and joined.of_chunk(5, 1) is None
+    taken = SentenceVectors.join([a.take([(1, 2)]), b.take([(0, 1), (2, 3)])])
+    assert taken.rows.tolist() == [0, 3, 7, 10]  # chunks of 3, 4 and 3 sentences, as stored
+    assert np.array_equal(taken.vectors, np.concatenate([a.vectors[2:5], b.vectors]))

@@ -25,9 +25,21 @@ from .highlight import (
     best_sentence,
     chunk_sentence_words,
     chunk_sentences,
-    sentence_similarities,
+    sentence_vectors,
+)
+from .presence import (
+    WordVectors,
+    answer_kind,
+    coverage,
+    features,
+    focus_terms,
+    probability,
+    reason,
+    term_idf,
 )
 from .retrieval import Retriever, check_mode
+
+BEST_SENTENCES = 2  # sentences closest to the question, where an answer's kind is looked for
 
 
 class Assistant:
@@ -39,6 +51,7 @@ class Assistant:
         self._version = version_of(index.path)
         self._state = index, Retriever(index)
         self._unloadable: tuple[tuple[int, int], str] | None = None  # (version, why)
+        self.word_vectors = WordVectors(embedder)
 
     @property
     def index(self) -> Index:
@@ -122,57 +135,89 @@ class Assistant:
             query = query + self._embed_question(question)
             query /= np.linalg.norm(query)
         ranking = searcher.search(searched, query, k, mode, documents=only)
-        confidence = searcher.confidence(ranking, query)
-        if confidence < cut and searched == question:
+        topic = searcher.confidence(ranking, query)
+        gate = searcher.settings.topic_at  # an explicit cut lowers it: 0 shows every passage
+        gate = gate if answerable_at is None else min(gate, cut)
+        if topic < gate and searched == question:
             # partly about the documents? then answer the part that is
             for part in question_parts(question):
                 part_query = self._embed_question(part)
                 part_ranking = searcher.search(part, part_query, k, mode, documents=only)
-                part_confidence = searcher.confidence(part_ranking, part_query)
-                if part_confidence > confidence:
-                    searched, query, ranking = part, part_query, part_ranking
-                    confidence = part_confidence
+                part_topic = searcher.confidence(part_ranking, part_query)
+                if part_topic > topic:
+                    searched, query, ranking, topic = part, part_query, part_ranking, part_topic
         answer = Answer(
             question=question,
-            answerable=confidence >= cut,
+            answerable=False,
             passages=(),
-            confidence=confidence,
+            confidence=topic,
             retriever=mode,
             searched=searched,
             answerable_at=cut,
             weak_below=max(cut, searcher.settings.weak_below),
             k=k,
             documents=tuple(sorted(only or ())),
+            topic=topic,
+            reason=reason("not_found", None, topic_refused=True),
+            less_related_below=searcher.settings.less_related_below,
         )
-        if not answer.answerable:
+        if topic < gate or not ranking.hits:
             return answer
-        hits = ranking.hits
-        spans = [chunk_sentences(h.chunk.text) for h in hits]
-        similarities = sentence_similarities(
-            index, index.settings.chunker, self.embedder, hits, spans, query
+        passages = self._passages(index, searcher, ranking.hits, searched, query, topic)
+        best = max(passages, key=lambda p: p.presence)
+        confidence = best.presence
+        answer = replace(
+            answer,
+            answerable=confidence >= cut,
+            confidence=confidence,
+            passages=passages if confidence >= cut else (),
         )
+        return replace(answer, reason=reason(answer.state, best.coverage, False))
+
+    def _passages(self, index, searcher, hits, searched, query, topic):
+        """The hits as passages, highlighted, with what each covers of the question."""
+        spans = [chunk_sentences(h.chunk.text) for h in hits]
+        vectors = sentence_vectors(index, index.settings.chunker, self.embedder, hits, spans)
+        similarities = [v @ query for v in vectors]
         words = content_words(searched)
+        terms, kind = focus_terms(searched), answer_kind(searched)
+        settings = searcher.settings
+        first_score = hits[0].score
         passages = []
         for rank, (hit, ss) in enumerate(zip(hits, spans, strict=True), 1):
-            sims = similarities[rank - 1]
+            text, sims = hit.chunk.text, similarities[rank - 1]
+            highlight = best_sentence(
+                text, ss, sims, words, sentence_words=chunk_sentence_words(text)
+            )
+            nearest = [text[s:e] for s, e in (ss[i] for i in np.argsort(-sims)[:BEST_SENTENCES])]
+            covered = coverage(
+                terms,
+                kind,
+                text,
+                [highlight.text, *nearest],
+                lambda word: term_idf(index.lexical, word),
+                self.word_vectors,
+                heading=f"{hit.chunk.title}\n{hit.chunk.section}",
+                sentences=[text[s:e] for s, e in ss],
+            )
             passages.append(
                 Passage(
                     rank=rank,
                     score=hit.score,
                     dense=hit.dense,
                     lexical=hit.lexical,
-                    text=hit.chunk.text,
+                    text=text,
                     source=source_for(hit.chunk, _metadata(index, hit.chunk.doc_id)),
-                    highlight=best_sentence(
-                        hit.chunk.text,
-                        ss,
-                        sims,
-                        words,
-                        sentence_words=chunk_sentence_words(hit.chunk.text),
-                    ),
+                    highlight=highlight,
+                    kind=hit.chunk.kind,
+                    coverage=covered,
+                    presence=probability(features(covered, topic), settings.presence),
+                    less_related=rank > 1
+                    and first_score > 0
+                    and hit.score < settings.less_related_below * first_score,
                 )
             )
-        return replace(answer, passages=tuple(passages))
+        return tuple(passages)
 
     def _embed_question(self, question: str) -> np.ndarray:
         """The model reads the first 256 tokens of a longer question; BM25 reads all of it."""

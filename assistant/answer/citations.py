@@ -27,8 +27,8 @@ def source_for(chunk: Chunk, metadata: tuple[tuple[str, str], ...] = ()) -> Sour
 
 def citation_text(source: Source | Mapping) -> str:
     """The one citation every front end shows (CLI, chat copy button, export):
-    'Title › Section — Author, Outlet, Date, p. 3, ¶7, chars 1,234–1,456, path/file.pdf'.
-    The section, metadata and pages come only when the document has them. `source` is a
+    'Title — Author, Outlet, Date, p. 11, § 4.1 Section, ¶7, chars 1,234–1,456, path/file.pdf'.
+    The metadata, pages and section come only when the document has them. `source` is a
     `Source` or its JSON form."""
     source = _fields(source)
     head = heading(source)
@@ -39,17 +39,31 @@ def citation_text(source: Source | Mapping) -> str:
 
 
 def heading(source: Source | Mapping) -> str:
-    """'Title › Section' (the section when there is one other than the title)."""
+    """The document's title (its id when it has none)."""
     source = _fields(source)
-    title, section = source.get("title") or source.get("doc_id", ""), source.get("section")
-    return f"{title} › {section}" if section and section != title else title
+    return source.get("title") or source.get("doc_id", "")
 
 
 def locator(source: Source | Mapping) -> str:
-    """Where in the document: page(s) when it has pages, then paragraph(s): 'p. 3, ¶7'."""
+    """Where in the document: page(s) when it has pages, the section when it has sections,
+    then paragraph(s): 'p. 11, § 4.1 ASN.1 schema functions, ¶7'."""
     source = _fields(source)
-    parts = [pages_label(source.get("pages") or ()), _span("¶", source.get("paragraphs") or ())]
+    parts = [
+        pages_label(source.get("pages") or ()),
+        section_label(source.get("section") or "", source.get("title") or ""),
+        _span("¶", source.get("paragraphs") or ()),
+    ]
     return ", ".join(p for p in parts if p)
+
+
+def section_label(section: str, title: str) -> str:
+    """'§ Section'; '' when there is none or the title already says it (a web page's <title>
+    is often its first heading and the site's name)."""
+    section = " ".join(section.split())
+    if not section:
+        return ""
+    said = title.startswith(section) and not title[len(section) : len(section) + 1].isalnum()
+    return "" if said else f"§ {section}"
 
 
 def chars(source: Source | Mapping) -> str:
@@ -58,8 +72,13 @@ def chars(source: Source | Mapping) -> str:
 
 
 def byline(source: Source | Mapping, separator: str = ", ") -> str:
-    """'Author, Outlet, Date': the cited metadata the document provides, in that order."""
-    return separator.join(value for _, value in metadata_items(_fields(source).get("metadata")))
+    """'Author, Outlet, Date': the cited metadata the document provides, in that order; a
+    value the title already says (a web page's title often ends with its site's name) is left
+    out."""
+    source = _fields(source)
+    title = source.get("title") or ""
+    items = metadata_items(source.get("metadata"))
+    return separator.join(value for _, value in items if value not in title)
 
 
 def pages_label(pages: Sequence[int]) -> str:

@@ -28,10 +28,9 @@ def chunk_sentence_words(text: str) -> tuple[frozenset[str], ...]:
     return tuple(frozenset(content_words(text[s:e])) for s, e in chunk_sentences(text))
 
 
-def sentence_similarities(index, chunker, embedder, hits, spans, query: np.ndarray) -> list:
-    """Cosine of the question with each sentence of each hit: from the index's sentence
-    vectors (read in the passage's context at ingest), else by encoding the sentences now
-    (each as `title: sentence`, so it is read in its document's context too)."""
+def sentence_vectors(index, chunker, embedder, hits, spans) -> list:
+    """Each hit's sentence vectors: the index's (read in the passage's context at ingest),
+    else encoded now (each as `title: sentence`, so it is read in its document's context)."""
     stored = index.sentences  # row i holds chunk i (chunk ids are rows)
     vectors = [
         stored.of_chunk(h.chunk.chunk_id, len(ss)) if stored else None
@@ -48,7 +47,7 @@ def sentence_similarities(index, chunker, embedder, hits, spans, query: np.ndarr
         for i in missing:
             vectors[i] = encoded[start : start + len(spans[i])]
             start += len(spans[i])
-    return [v @ query for v in vectors]
+    return vectors
 
 
 def best_sentence(

@@ -2,8 +2,9 @@
 
 A `.jsonl` file is a collection: one document per line, {"_id", "title", "text"} as in BEIR
 corpora. Its document ids are "<file id>#<record id>" and its title is the record's "title".
-`.html`, `.pdf` and `.docx` are extracted to plain text by `formats.py` (main text only, pages,
-headings as sections, author/date/outlet metadata); citations are spans into that text.
+`.html`, `.pdf` and `.docx` are extracted to plain text (`html.py`, `pdf.py`, `formats.py`: main
+text only, pages, headings as sections, code blocks, author/date/outlet metadata); citations are
+spans into that text. Markdown is read in place (`markdown.py`: fenced code blocks).
 """
 
 from __future__ import annotations
@@ -22,6 +23,9 @@ from ..feedback import FEEDBACK_SUFFIX
 from ..schema import Document
 from ..sentences import strip_span
 from ..store.guard import index_manifest
+from .markdown import HEADING as MD_HEADING
+from .markdown import fenced_blocks
+from .markdown import sections as markdown_sections
 
 SUPPORTED_SUFFIXES = (".txt", ".md", ".markdown", ".html", ".htm", ".pdf", ".docx", ".jsonl")
 SUPPORTED = ".txt, .md, .html, .pdf, .docx or .jsonl"
@@ -33,7 +37,7 @@ SYSTEM_TREES = ("/proc", "/sys", "/dev", "/run")  # the running system's own fil
 REMOVABLE_MEDIA = "/run/media"  # where desktops mount USB drives: documents may be there
 
 NOT_TEXT = f"this looks like a binary file, not text; only {SUPPORTED} files are read"
-_MD_HEADING = re.compile(r"^[ \t]{0,3}#{1,6}[ \t]+")
+_LINE = re.compile(r"[^\n]+")
 
 
 def decode(raw: bytes, path: str) -> str:
@@ -68,29 +72,40 @@ def looks_like_title(line: str) -> bool:
     return 0 < len(line) <= MAX_TITLE_CHARS and not line.endswith((".", ",", ";", ":"))
 
 
-def paragraph_spans(text: str, markdown: bool) -> list[tuple[int, int]]:
-    """Runs of non-blank lines; a title line and Markdown headings stand alone."""
+def paragraph_spans(
+    text: str, markdown: bool, blocks: Iterable[tuple[int, int, int, int]] = ()
+) -> list[tuple[int, int]]:
+    """Runs of non-blank lines; a title line and Markdown headings stand alone. `blocks`:
+    (start, end, code start, code end) of code blocks, each one paragraph however many blank
+    lines it holds; the rest of a block (Markdown's fence lines) is in no paragraph."""
     spans: list[tuple[int, int]] = []
     can_grow = False
-    for line in re.finditer(r"[^\n]+", text):
-        if not line.group().strip():
+    cursor = 0
+    for block_start, block_end, code_start, code_end in [*sorted(blocks), (len(text),) * 4]:
+        for line in _LINE.finditer(text, cursor, max(cursor, block_start)):
+            if not line.group().strip():
+                can_grow = False
+                continue
+            heading = markdown and bool(MD_HEADING.match(line.group()))
+            title = not spans and looks_like_title(line.group())
+            if can_grow and not heading and line.start() == spans[-1][1] + 1:
+                spans[-1] = (spans[-1][0], line.end())
+            else:
+                spans.append((line.start(), line.end()))
+            can_grow = not (heading or title)
+        if code_end > code_start:
+            spans.append((code_start, code_end))
             can_grow = False
-            continue
-        heading = markdown and bool(_MD_HEADING.match(line.group()))
-        title = not spans and looks_like_title(line.group())
-        if can_grow and not heading and line.start() == spans[-1][1] + 1:
-            spans[-1] = (spans[-1][0], line.end())
-        else:
-            spans.append((line.start(), line.end()))
-        can_grow = not (heading or title)
-    return [strip_span(text, s, e) for s, e in spans]
+        cursor = max(cursor, block_end)
+    spans = [strip_span(text, s, e) for s, e in spans]
+    return [(s, e) for s, e in spans if e > s]
 
 
 def title_of(text: str, paragraphs: list[tuple[int, int]], markdown: bool) -> str:
     """The first paragraph when it is a heading or a title line; "" when the text has none."""
     first = text[paragraphs[0][0] : paragraphs[0][1]] if paragraphs else ""
-    if markdown and _MD_HEADING.match(first):
-        return _MD_HEADING.sub("", first).strip()[:MAX_TITLE_CHARS]
+    if markdown and MD_HEADING.match(first):
+        return MD_HEADING.sub("", first).strip()[:MAX_TITLE_CHARS]
     return first.strip() if "\n" not in first and looks_like_title(first) else ""
 
 
@@ -178,27 +193,25 @@ def read_document(path: Path, doc_id: str, raw: bytes | None = None) -> Document
         return _extracted_document(path, doc_id, raw, shown, suffix)
     text = decode(raw, shown)
     markdown = suffix in (".md", ".markdown")
-    paragraphs = paragraph_spans(text, markdown)
-    sections = ()
-    if markdown:
-        sections = tuple(
-            (s, _MD_HEADING.sub("", text[s:e]).strip().rstrip("#").strip()[:200])
-            for s, e in paragraphs
-            if _MD_HEADING.match(text[s:e]) and "\n" not in text[s:e]
-        )
+    blocks = fenced_blocks(text) if markdown else []
+    paragraphs = paragraph_spans(text, markdown, blocks)
+    code = {strip_span(text, c, d) for _, _, c, d in blocks}
+    prose = [(s, e) for s, e in paragraphs if (s, e) not in code]
     return Document(
         doc_id=doc_id,
-        title=title_of(text, paragraphs, markdown),
+        title=title_of(text, prose[:1] if prose[:1] == paragraphs[:1] else [], markdown),
         path=shown,
         text=text,
         sha256=hashlib.sha256(raw).hexdigest(),
         paragraphs=tuple(paragraphs),
-        sections=sections,
+        sections=markdown_sections(text, prose) if markdown else (),
+        code=tuple(span for span in paragraphs if span in code),
     )
 
 
 def _extracted_document(path: Path, doc_id: str, raw: bytes, shown: str, suffix: str) -> Document:
     from . import formats as formats
+    from .html import decode_html
 
     if not raw.strip():
         raise DocumentError(shown, "the file is empty; add some text or leave it out")
@@ -209,7 +222,7 @@ def _extracted_document(path: Path, doc_id: str, raw: bytes, shown: str, suffix:
     else:
         if b"\x00" in raw[:8192] and not raw.startswith((b"\xff\xfe", b"\xfe\xff")):
             raise DocumentError(shown, NOT_TEXT)
-        extracted = formats.read_html(raw, _html_text(raw), shown)
+        extracted = formats.read_html(raw, decode_html(raw), shown)
     text = extracted.text
     if not text.strip():
         raise DocumentError(shown, "no readable text was found in the file")
@@ -219,7 +232,7 @@ def _extracted_document(path: Path, doc_id: str, raw: bytes, shown: str, suffix:
             f"the file holds {len(text):,} characters of text; the limit is "
             f"{formats.MAX_TEXT_CHARS:,}. Split it into smaller files",
         )
-    paragraphs = paragraph_spans(text, markdown=False)
+    paragraphs = paragraph_spans(text, False, [(s, e, s, e) for s, e in extracted.code])
     return Document(
         doc_id=doc_id,
         title=(extracted.title or title_of(text, paragraphs, False))[:MAX_TITLE_CHARS],
@@ -230,21 +243,8 @@ def _extracted_document(path: Path, doc_id: str, raw: bytes, shown: str, suffix:
         pages=tuple(extracted.pages),
         sections=tuple(extracted.sections),
         metadata=tuple(extracted.metadata.items()),
+        code=tuple(extracted.code),
     )
-
-
-def _html_text(raw: bytes) -> str:
-    """HTML as text: UTF-8 or UTF-16 with a BOM, else the charset the page declares."""
-    if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
-        return raw.decode("utf-16", errors="replace")
-    try:
-        return raw.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        declared = re.search(rb"charset=[\"']?([A-Za-z0-9_-]+)", raw[:4096])
-        try:
-            return raw.decode(declared.group(1).decode() if declared else "cp1252", "replace")
-        except LookupError:
-            return raw.decode("cp1252", errors="replace")
 
 
 def read_collection(path: Path, file_id: str, raw: bytes | None = None) -> list[Document]:

@@ -27,6 +27,7 @@ from ..store.guard import check_index_path, prepare, resolve_index_dir
 from ..store.swap import remove_leftovers, writer_lock
 from .build import Source, write_version
 from .files import display_path, read_documents, read_file_bytes, walk
+from .progress import Step, Tracker
 
 
 @dataclass
@@ -87,6 +88,7 @@ def ingest(
     hook: Callable[[str], None] | None = None,
     ray: bool = False,
     ray_address: str | None = None,
+    on_step: Callable[[Step], None] | None = None,
 ) -> IngestReport:
     """Adds and updates the files under `paths` in the index and removes the indexed files under
     `paths` that no longer exist; everything else indexed stays. Only files whose content hash
@@ -95,7 +97,8 @@ def ingest(
     with `skip_bad=False` any failure writes nothing. Files with identical bytes are indexed
     once. `rebuild` starts from an empty index. The new version is swapped in atomically.
     `progress(total)` may return a callback told how many chunks each step embedded.
-    `ray`: embed on a Ray cluster (`ray_address`, $RAY_ADDRESS, or a local instance)."""
+    `ray`: embed on a Ray cluster (`ray_address`, $RAY_ADDRESS, or a local instance).
+    `on_step(Step)` is told how far each stage (reading, embedding, writing) has got."""
     started = time.monotonic()
     paths = list(paths)
     index_dir = resolve_index_dir(index_dir)
@@ -105,15 +108,16 @@ def ingest(
     with writer_lock(index_dir):
         remove_leftovers(index_dir)  # of writers killed earlier
         old = None if rebuild else _existing_index(index_dir, embedder)
-        sources = _plan(paths, old, report)
+        tracker = Tracker(on_step)
+        sources = _plan(paths, old, report, tracker)
         if report.failures and not skip_bad:
             report.seconds = time.monotonic() - started
             return report
         settings = _settings(old, embedder, chunker=chunker, retrieval=retrieval, lexical=lexical)
         if old is not None and not report.changed and settings == old.settings:
-            _count(report, old.chunks, len(old.documents))
+            _count(report, old.manifest)
         else:
-            if not any(s.documents for s in sources):
+            if not any(s.doc_ids for s in sources):
                 lines = "".join(f"\n  {f}" for f in report.failures)
                 if old is not None:
                     raise NoDocumentsError(
@@ -126,6 +130,7 @@ def ingest(
             _write(
                 report, sources, old, embedder, settings,
                 progress=progress, hook=hook, ray=ray, ray_address=ray_address,
+                tracker=tracker,
             )  # fmt: skip
     report.seconds = time.monotonic() - started
     return report
@@ -137,6 +142,7 @@ def remove(
     *,
     embedder: Embedder | None = None,
     hook: Callable[[str], None] | None = None,
+    on_step: Callable[[Step], None] | None = None,
 ) -> IngestReport:
     """Removes from the index the files at or under `paths` (or with these document ids or
     shown paths), whether or not they still exist on disk. Nothing is embedded."""
@@ -156,19 +162,19 @@ def remove(
             if _under(entry["path"], roots) or ids & set(targets):
                 report.removed.append(entry["shown"])
             else:
-                sources.append(Source(entry, [old.documents[i] for i in entry["doc_ids"]]))
+                sources.append(Source(entry))
         if not report.removed:
             raise InvalidArgumentError(
                 "Nothing indexed matches " + ", ".join(targets) + "; `assistant list` shows "
                 "what is indexed."
             )
         _promote_duplicates(sources)
-        if not any(s.documents for s in sources):
+        if not any(s.doc_ids for s in sources):
             raise NoDocumentsError(
                 "This would leave the index empty; nothing was changed. To start over, delete "
                 f"{index_dir} or ingest other files with --rebuild."
             )
-        _write(report, sources, old, embedder, old.settings, hook=hook)
+        _write(report, sources, old, embedder, old.settings, hook=hook, tracker=Tracker(on_step))
     report.seconds = time.monotonic() - started
     return report
 
@@ -222,7 +228,7 @@ def _now() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S%z")
 
 
-def _plan(paths: list, old: Index | None, report: IngestReport) -> list[Source]:
+def _plan(paths: list, old: Index | None, report: IngestReport, tracker: Tracker) -> list[Source]:
     """The sources of the new version: the old ones outside `paths`, and what `paths` hold."""
     found = walk(paths)
     report.notes.extend(found.notes)
@@ -285,9 +291,9 @@ def _plan(paths: list, old: Index | None, report: IngestReport) -> list[Source]:
     for e in old_entries:
         if e["path"] in unchanged_primaries:
             primary.setdefault(e["sha256"], e["path"])
-    sources = [Source(e, [old.documents[i] for i in e["doc_ids"]]) for e in kept]
+    sources = [Source(e) for e in kept]
     shown_of = {e["path"]: e["shown"] for e in old_entries} | {w["path"]: s for _, s, w in walked}
-    for file, shown, entry in walked:
+    for file, shown, entry in _counted(walked, tracker.stage("reading", len(walked))):
         previous = by_path.get(entry["path"])
         first = primary.setdefault(entry["sha256"], entry["path"])
         if first != entry["path"]:
@@ -299,7 +305,7 @@ def _plan(paths: list, old: Index | None, report: IngestReport) -> list[Source]:
                 report.updated.append(shown)  # its documents go: the other copy holds them
             continue
         if previous and previous["sha256"] == entry["sha256"] and not previous.get("same_as"):
-            sources.append(Source(previous, [old.documents[i] for i in previous["doc_ids"]]))
+            sources.append(Source(previous))
             report.unchanged.append(shown)
             continue
         try:
@@ -309,13 +315,13 @@ def _plan(paths: list, old: Index | None, report: IngestReport) -> list[Source]:
         except DocumentError as exc:
             _fail(report, exc, previous, failed, entry["path"])
             if previous:
-                sources.append(Source(previous, [old.documents[i] for i in previous["doc_ids"]]))
+                sources.append(Source(previous))
             continue
         except Exception as exc:  # a reader bug must not stop the batch
             error = DocumentError(shown, f"could not be read ({type(exc).__name__}: {exc})")
             _fail(report, error, previous, failed, entry["path"])
             if previous:
-                sources.append(Source(previous, [old.documents[i] for i in previous["doc_ids"]]))
+                sources.append(Source(previous))
             continue
         entry["doc_ids"] = [d.doc_id for d in documents]
         entry["title"] = display_title(documents[0].title, shown, documents[0].doc_id)
@@ -362,13 +368,23 @@ def _settings(old: Index | None, embedder: Embedder, **given) -> IndexSettings:
     return replace(base, **{part: value for part, value in given.items() if value is not None})
 
 
+def _counted(items: list, advance: Callable[[int], None]):
+    """The items; `advance(1)` as each one is done with."""
+    for item in items:
+        yield item
+        advance(1)
+
+
 def _write(report: IngestReport, sources, old, embedder, settings, **options) -> None:
     written = write_version(report.index_dir, sources, old, embedder, settings, **options)
     report.written = True
     report.embedded, report.reused = written.embedded, written.reused
-    _count(report, written.chunks, written.documents)
+    report.documents, report.chunks, report.tokens = (
+        written.documents, written.chunks, written.tokens,
+    )  # fmt: skip
 
 
-def _count(report: IngestReport, chunks, documents: int) -> None:
-    report.documents, report.chunks = documents, len(chunks)
-    report.tokens = sum(c.n_tokens for c in chunks)
+def _count(report: IngestReport, manifest: dict) -> None:
+    documents = manifest.get("documents", [])
+    report.documents, report.chunks = len(documents), manifest["counts"]["chunks"]
+    report.tokens = sum(d.get("tokens", 0) for d in documents)

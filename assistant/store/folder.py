@@ -1,19 +1,19 @@
 """The index folder: a plain, versioned, inspectable directory.
 
-    manifest.json     format version, model, chunker and retrieval settings, documents, source
-                      files (path, content hash, when indexed), data file hashes
-    vectors.npy       the chunk vectors (float32, one row per chunk): the source of truth, reused
-                      by incremental ingests
-    vectors.faiss     the FAISS index built from them (inner product over L2-normalised vectors)
-    bm25/             the lexical index (bm25s) over the chunk texts
-    background.npy    vectors of generic everyday questions, the reference for "not answerable"
-    chunks.jsonl      one chunk per line, in vector order
-    documents.jsonl   each document's extracted text and paragraph spans, for exact citations
+    manifest.json        format version, settings, segments, documents, source files (path,
+                         content hash, when indexed), every data file's size and hash
+    seg-NNNNNN/          the rows, in segments of whole documents (segments.py): chunk vectors
+                         (stored once), sentence vectors, chunk and document lines, BM25 postings
+    bm25_vocab.json      the BM25 vocabulary of every segment (lexical.py)
+    background.npy       the generic questions kept as the reference for "not answerable"
+    background_hits.npy  per generic question, how many chunks are close to it
+    vectors.ivf          from 200,000 chunks on: the IVF index (8-bit codes) over all vectors
 
 A write goes to a new sibling folder that is swapped in by one atomic exchange of the two folders
 (renameat2 RENAME_EXCHANGE; two renames where the file system lacks it), under a lock, so readers
-see either the old index or the new one, never a half-written one. Only a folder that is one of
-these indexes, holding nothing its manifest does not list, is ever replaced (`check_index_path`).
+see either the old index or the new one, never a half-written one. Segments that do not change
+are hard-linked from the old version, never written to. Only a folder that is one of these
+indexes, holding nothing its manifest does not list, is ever replaced (`check_index_path`).
 """
 
 from __future__ import annotations
@@ -22,27 +22,40 @@ import contextlib
 import hashlib
 import json
 import os
+import shlex
 import shutil
 import tempfile
 import time
-from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from ..errors import IndexCorruptError, IndexIncompatibleError, IndexMissingError
-from ..schema import Chunk, Document, display_title
+from ..schema import Chunk, Document
 from ..settings import IndexSettings, ModelSettings
 from . import vectors as vector_index
-from .guard import FORMAT, check_index_path, creating, occupied, prepare
-from .jsonl import JsonLines, JsonLinesByKey
-from .lexical import LexicalIndex
-from .sentence_vectors import SentenceVectors
+from .guard import (
+    ENTRIES,
+    FORMAT,
+    check_index_path,
+    creating,
+    occupied,
+    parse_manifest,
+    prepare,
+    remember_manifest,
+    with_documents,
+)
+from .jsonl import Joined, JsonLinesByKey
+from .lexical import VOCAB, LexicalIndex, Vocabulary
+from .segments import Fresh, Kept, Segment, link_segment, load_segment, write_segment
+from .sentence_vectors import SentenceVectorSet
 from .swap import fsync_dir, interrupted_swap, remove_leftovers, swap_in, writer_lock
 
-FORMAT_VERSION = 2  # bump on any change to the files' layout or meaning
+FORMAT_VERSION = 3  # bump on any change to the files' layout or meaning
+# 3: segments, vectors stored once, BM25 postings scored at question time, background counts
+IVF, BACKGROUND, BACKGROUND_HITS = "vectors.ivf", "background.npy", "background_hits.npy"
 
 
 @dataclass(frozen=True)
@@ -55,34 +68,58 @@ class Index:
     vectors: vector_index.VectorSearch  # search over the chunk vectors, scores exact
     lexical: LexicalIndex
     background: np.ndarray
-    sentences: SentenceVectors | None = None  # highlight vectors; None: computed per question
+    sentences: SentenceVectorSet | None = None  # highlight vectors; None: computed per question
+    segments: tuple[Segment, ...] = ()
+    background_hits: np.ndarray | None = None  # chunks close to each generic question
 
     @property
     def matrix(self) -> np.ndarray:
-        """The chunk vectors (vectors.npy, memory-mapped), row i = chunk i."""
+        """The chunk vectors, row i = chunk i (one segment's memory map, or a joined copy)."""
         return self.vectors.matrix
+
+
+@dataclass(frozen=True)
+class Background:
+    """The generic questions' vectors kept for this version, with what decided it."""
+
+    vectors: np.ndarray  # those with no chunk close to them
+    hits: np.ndarray  # int64, per generic question: chunks at or above the cut
+    key: str  # the cached question vectors they come from (model, precision, questions)
 
 
 def rebuild_hint(index_dir: Path) -> str:
     return f"assistant ingest PATH... --rebuild --index {index_dir}"
 
 
+def _rebuild_from_sources(manifest: dict, index_dir: Path) -> str:
+    """The rebuild command with the folders the old index was built from (its sources)."""
+    paths = [s.get("path") for s in manifest.get("sources") or [] if isinstance(s, dict)]
+    folders = sorted({os.path.dirname(p) for p in paths if isinstance(p, str) and p})
+    if not folders:
+        return rebuild_hint(index_dir)
+    if len(folders) > 3:
+        folders = [os.path.commonpath(folders)]
+    named = " ".join(shlex.quote(f) for f in folders)
+    return f"assistant ingest {named} --rebuild --index {shlex.quote(str(index_dir))}"
+
+
 def save(
     index_dir: Path,
     *,
-    documents: list[Document],
-    chunks: list[Chunk],
-    vectors: np.ndarray,
-    lexical: LexicalIndex,
-    background: np.ndarray,
+    segments: list[Segment | list[Kept | Fresh]],
+    documents: list[list[dict]],
+    vocabulary: Vocabulary,
+    background: Background,
     settings: IndexSettings,
     sources: list[dict] | None = None,
-    hook=None,
+    old: Index | None = None,
+    hook: Callable[[str], None] | None = None,
     lock: bool = True,
-    sentences: SentenceVectors | None = None,
 ) -> None:
-    """Writes a complete new version beside the old one and swaps it in. `hook(step)` is called
-    between steps (tests use it to stop a write half-way)."""
+    """Writes a new version beside the old one and swaps it in: each item of `segments` is an
+    old segment, hard-linked, or the pieces of a new one; `documents[i]` are the entries of
+    the documents of segments[i], in row order (a new segment's are written in its folder).
+    `hook(step)` is called between steps (tests use it to stop a write half-way)."""
     hook = hook or (lambda step: None)
     index_dir = Path(index_dir)
     if lock:  # a caller that holds the lock (ingest, remove) has checked the path already
@@ -93,41 +130,89 @@ def save(
             new = Path(tempfile.mkdtemp(prefix=f".{index_dir.name}.new-", dir=index_dir.parent))
         new.chmod(0o755)
         try:
-            vectors = np.ascontiguousarray(vectors, dtype=np.float32)
-            _save_npy(new / "vectors.npy", vectors)
-            hook("vectors.npy")
-            dense = vector_index.build(vectors, settings.vectors)
-            vector_index.save(dense, new / "vectors.faiss")
-            hook("vectors.faiss")
-            _write_lines(new / "chunks.jsonl", (c.to_json() for c in chunks))
-            _write_lines(new / "documents.jsonl", (_document_json(d) for d in documents))
-            hook("jsonl")
-            lexical.save(new / "bm25")
-            _save_npy(new / "background.npy", background.astype(np.float32))
-            if sentences is not None:
-                sentences.save(new)
-            hook("bm25")
-            manifest = {
-                "format": FORMAT,
-                "format_version": FORMAT_VERSION,
-                "created_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-                **settings.to_manifest(),
-                "vector_index": {**settings.vectors.to_dict(), **vector_index.describe(dense)},
-                "counts": {"documents": len(documents), "chunks": len(chunks)},
-                "documents": _document_entries(documents, chunks),
-                "sources": sources or [],
-                "files": _file_entries(new),
-            }
-            _write_lines(
-                new / "manifest.json", [json.dumps(manifest, indent=2, ensure_ascii=False)]
-            )
-            fsync_dir(new)
-            hook("manifest")
+            _write(new, index_dir, segments, documents, vocabulary, background, settings,
+                   sources, old, hook)  # fmt: skip
             check_index_path(index_dir)  # again: files may have been put there meanwhile
             swap_in(new, index_dir, hook)
         except BaseException:
             shutil.rmtree(new, ignore_errors=True)
             raise
+
+
+def _write(new, index_dir, segments, documents, vocabulary, background, settings, sources,
+           old, hook) -> None:  # fmt: skip
+    old_files = old.manifest.get("files", {}) if old is not None else {}
+    files: dict[str, dict] = {}
+    listed, blocks, number = [], [], _next_segment(old)
+    for item, entries in zip(segments, documents, strict=True):
+        if isinstance(item, Segment):
+            name = item.name
+            for file in link_segment(item, new / name):
+                files[f"{name}/{file}"] = old_files.get(f"{name}/{file}") or _file_entry(
+                    new / name / file
+                )
+            rows, docs = item.rows, len(item.entries)
+        else:
+            name, number = f"seg-{number:06d}", number + 1
+            written = write_segment(new / name, item, len(vocabulary.ids))
+            with open(new / name / ENTRIES, "w", encoding="utf-8") as handle:
+                handle.write(json.dumps(entries, ensure_ascii=False) + "\n")
+            for file in [*written, ENTRIES]:
+                files[f"{name}/{file}"] = _file_entry(new / name / file, sync=file == ENTRIES)
+            rows = sum(p.rows for p in item)
+            docs = sum(len(_docs_of(p)) for p in item)
+        listed.append({"name": name, "documents": docs, "chunks": rows})
+        blocks.append(np.load(new / name / "vectors.npy", mmap_mode="r"))
+    hook("segments")
+    old_vocab = old.path / VOCAB if old is not None else None
+    if old_vocab is not None and not vocabulary.grown and VOCAB in old_files:
+        os.link(old_vocab, new / VOCAB)
+        files[VOCAB] = old_files[VOCAB]
+    else:
+        vocabulary.save(new / VOCAB)
+        files[VOCAB] = _file_entry(new / VOCAB, sync=True)
+    hook("bm25")
+    n = sum(s["chunks"] for s in listed)
+    ivf = None
+    if vector_index.approximate(n, settings.vectors):
+        trained = old.vectors.faiss if old is not None else None
+        ivf = vector_index.build(blocks, settings.vectors, trained=trained)
+        vector_index.save(ivf, new / IVF)
+        files[IVF] = _file_entry(new / IVF, sync=True)
+        hook("vectors.ivf")
+    for name, array in ((BACKGROUND, background.vectors), (BACKGROUND_HITS, background.hits)):
+        with open(new / name, "wb") as handle:
+            np.save(handle, array)
+        files[name] = _file_entry(new / name, sync=True)
+    manifest = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "created_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        **settings.to_manifest(),
+        "vector_index": {**settings.vectors.to_dict(), **vector_index.describe(ivf, n)},
+        "counts": {"documents": sum(len(e) for e in documents), "chunks": n},
+        "segments": listed,
+        "background": {"key": background.key, "kept": len(background.vectors)},
+        "sources": sources or [],
+        "files": dict(sorted(files.items())),
+    }
+    lines = (f"{json.dumps(k)}: {json.dumps(v, ensure_ascii=False)}" for k, v in manifest.items())
+    with open(new / "manifest.json", "w", encoding="utf-8") as handle:  # a key a line: fast
+        handle.write("{\n" + ",\n".join(lines) + "\n}\n")
+        handle.flush()
+        os.fsync(handle.fileno())
+    remember_manifest(new / "manifest.json", manifest)  # this process reads it next
+    fsync_dir(new)
+    hook("manifest")
+
+
+def _docs_of(piece: Kept | Fresh) -> list:
+    return piece.docs if isinstance(piece, Kept) else piece.documents
+
+
+def _next_segment(old: Index | None) -> int:
+    numbers = [int(s.name.rsplit("-", 1)[1]) for s in old.segments] if old is not None else []
+    return max(numbers, default=0) + 1
 
 
 def version_of(index_dir: Path) -> tuple[int, int] | None:
@@ -180,10 +265,15 @@ def _load(index_dir: Path, *, model: ModelSettings, verify: bool = False) -> Ind
             advice="It is left as it is; build an index in an empty or new folder: "
             "assistant ingest PATH... --index NEW_FOLDER",
         )
-    if manifest.get("format_version") != FORMAT_VERSION:
-        raise refuse(
-            f"it has format version {manifest.get('format_version')}, "
-            f"this assistant reads version {FORMAT_VERSION}"
+    version = manifest.get("format_version")
+    if version != FORMAT_VERSION:
+        older = isinstance(version, int) and version < FORMAT_VERSION
+        raise IndexIncompatibleError(
+            str(index_dir),
+            f"it has format version {version}, "
+            + ("written by an older version of this assistant; " if older else "")
+            + f"this assistant reads version {FORMAT_VERSION}",
+            _rebuild_from_sources(manifest, shown) if older else hint,
         )
     if manifest.get("model") != model.to_dict():
         raise refuse(f"it was built with model {manifest.get('model')}, not {model.to_dict()}")
@@ -207,40 +297,49 @@ def _load(index_dir: Path, *, model: ModelSettings, verify: bool = False) -> Ind
         return IndexCorruptError(str(index_dir), reason, hint)
 
     try:
-        chunks = JsonLines(index_dir / "chunks.jsonl", Chunk.from_dict, corrupt)
-        if len(chunks) and (chunks[0].chunk_id, chunks[-1].chunk_id) != (0, len(chunks) - 1):
-            raise ValueError("chunk ids are not the rows of chunks.jsonl")
+        vocabulary = Vocabulary.load(index_dir / VOCAB)
+        segments, first_doc, first_row = [], 0, 0
+        entries = manifest["documents"]
+        for listed in manifest["segments"]:
+            mine = entries[first_doc : first_doc + int(listed["documents"])]
+            segment = load_segment(
+                index_dir / listed["name"], mine, first_row, len(vocabulary.ids), corrupt
+            )
+            if segment.rows != int(listed["chunks"]):
+                raise ValueError(f"{listed['name']} holds {segment.rows} chunks, not its count")
+            segments.append(segment)
+            first_doc, first_row = first_doc + len(mine), first_row + segment.rows
+        if first_doc != len(entries):
+            raise ValueError("the segments do not hold every document")
+        chunks = Joined([s.chunks for s in segments])
         documents = JsonLinesByKey(
-            JsonLines(index_dir / "documents.jsonl", _document_from_dict, corrupt),
-            [d["doc_id"] for d in manifest["documents"]],
+            Joined([s.documents for s in segments]),
+            [d["doc_id"] for d in entries],
             key_of=lambda d: d.doc_id,
         )
-        matrix = np.load(index_dir / "vectors.npy", mmap_mode="r")
-        vectors = vector_index.VectorSearch(
-            vector_index.load(index_dir / "vectors.faiss", settings.vectors),
-            matrix,
-            settings.vectors,
+        ivf = (
+            vector_index.load(index_dir / IVF, settings.vectors)
+            if (index_dir / IVF).is_file()
+            else None
         )
-        lexical_index = LexicalIndex.load(index_dir / "bm25", settings.lexical)
-        background = np.load(index_dir / "background.npy")
-        sentences = SentenceVectors.load(index_dir, len(chunks))
+        vectors = vector_index.VectorSearch(
+            ivf, [s.vectors for s in segments], settings.vectors, model.dimension
+        )
+        lexical_index = LexicalIndex(vocabulary, [s.postings for s in segments], settings.lexical)
+        background = np.load(index_dir / BACKGROUND)
+        hits = np.load(index_dir / BACKGROUND_HITS)
+        sentences = SentenceVectorSet([s.sentences for s in segments])
     except (ValueError, KeyError, TypeError, IndexError, RuntimeError, OSError) as exc:
         raise IndexCorruptError(str(index_dir), f"cannot parse it: {exc}", hint) from None
-    if not (vectors.ntotal == len(chunks) == len(matrix) == manifest["counts"]["chunks"]):
+    n = manifest["counts"]["chunks"]
+    if not (vectors.ntotal == len(chunks) == n) or (ivf is not None and ivf.ntotal != n):
         raise IndexCorruptError(str(index_dir), "vector and chunk counts differ", hint)
-    if vectors.d != model.dimension:
-        raise refuse(f"its vectors have {vectors.d} dimensions, the model makes {model.dimension}")
+    if any(s.vectors.ndim != 2 or s.vectors.shape[1] != model.dimension for s in segments):
+        raise refuse(f"its vectors are not of the model's {model.dimension} dimensions")
     return Index(
-        shown,
-        manifest,
-        settings,
-        chunks,
-        documents,
-        vectors,
-        lexical_index,
-        background,
-        sentences,
-    )
+        shown, manifest, settings, chunks, documents, vectors, lexical_index, background,
+        sentences, tuple(segments), hits,
+    )  # fmt: skip
 
 
 def read_manifest(index_dir: Path) -> dict:
@@ -248,7 +347,9 @@ def read_manifest(index_dir: Path) -> dict:
     if not path.is_file():
         raise IndexMissingError(str(index_dir), occupied=occupied(index_dir))
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        manifest = parse_manifest(path)
+        if not isinstance(manifest, dict):
+            raise ValueError("it is not a JSON object")
     except (ValueError, OSError) as exc:
         raise IndexCorruptError(
             str(index_dir),
@@ -256,58 +357,12 @@ def read_manifest(index_dir: Path) -> dict:
             f"assistant ingest PATH... --index {index_dir}, once you have deleted {index_dir} "
             "(check that it holds nothing else of yours)",
         ) from None
-
-
-def _save_npy(path: Path, array: np.ndarray) -> None:
-    with open(path, "wb") as handle:
-        np.save(handle, array)
-        handle.flush()
-        os.fsync(handle.fileno())
-
-
-def _document_json(doc: Document) -> str:
-    return json.dumps(
-        {
-            "doc_id": doc.doc_id,
-            "title": doc.title,
-            "path": doc.path,
-            "sha256": doc.sha256,
-            "paragraphs": doc.paragraphs,
-            "pages": doc.pages,
-            "sections": doc.sections,
-            "metadata": dict(doc.metadata),
-            "text": doc.text,
-        },
-        ensure_ascii=False,
-    )
-
-
-def _document_from_dict(d: dict) -> Document:
-    return Document(
-        **{
-            **d,
-            "paragraphs": tuple(tuple(p) for p in d["paragraphs"]),
-            "pages": tuple(tuple(p) for p in d.get("pages", ())),
-            "sections": tuple(tuple(s) for s in d.get("sections", ())),
-            "metadata": tuple(d.get("metadata", {}).items()),
-        }
-    )
-
-
-def _document_entries(documents: list[Document], chunks: list[Chunk]) -> list[dict]:
-    per_document = Counter(c.doc_id for c in chunks)
-    return [
-        {
-            "doc_id": doc.doc_id,
-            "title": display_title(doc.title, doc.path, doc.doc_id),
-            "path": doc.path,
-            "sha256": doc.sha256,
-            "chars": len(doc.text),
-            "paragraphs": len(doc.paragraphs),
-            "chunks": per_document[doc.doc_id],
-        }
-        for doc in documents
-    ]
+    try:
+        return with_documents(Path(index_dir), manifest)  # another layout: as it is
+    except (ValueError, OSError, TypeError, KeyError) as exc:
+        raise IndexCorruptError(
+            str(index_dir), f"a segment's {ENTRIES} is unreadable ({exc})", rebuild_hint(index_dir)
+        ) from None
 
 
 def _file_entries(folder: Path, hashes: bool = True) -> dict[str, dict]:
@@ -319,17 +374,11 @@ def _file_entries(folder: Path, hashes: bool = True) -> dict[str, dict]:
     }
 
 
-def _file_entry(path: Path) -> dict:
+def _file_entry(path: Path, sync: bool = False) -> dict:
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
+        if sync:
+            os.fsync(handle.fileno())
     return {"bytes": path.stat().st_size, "sha256": digest.hexdigest()}
-
-
-def _write_lines(path: Path, lines) -> None:
-    with open(path, "w", encoding="utf-8") as handle:
-        for line in lines:
-            handle.write(line + "\n")
-        handle.flush()
-        os.fsync(handle.fileno())

@@ -24,20 +24,78 @@ def resolve_index_dir(index_dir: str | Path | None) -> Path:
     return Path(os.path.realpath(path) if path.is_symlink() else os.path.abspath(path))
 
 
+_PARSED: dict[tuple, object] = {}  # manifests (and segment entries) parsed, by file identity
+
+
+def parse_manifest(path: Path, ours_only: bool = False):
+    """The JSON of a manifest file, parsed once per process and version (a big index's
+    manifest takes a while to parse, and a write reads it several times); OSError or
+    ValueError when it cannot be read. `ours_only`: None unless it names this program's format
+    first (cheap to refuse another program's file). Never change what it returns."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    with open(fd, "rb") as handle:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            if ours_only:
+                return None
+            raise ValueError("it is not a regular file")
+        key = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+        if key in _PARSED:
+            return _PARSED[key]
+        if ours_only and FORMAT.encode() not in handle.read(4096):  # ours names it first
+            return None
+        handle.seek(0)
+        parsed = json.loads(handle.read())
+    _keep(key, parsed)
+    return parsed
+
+
+def remember_manifest(path: Path, manifest: dict) -> None:
+    """A manifest this process has just written: `parse_manifest` returns it (a rename keeps
+    the file's identity)."""
+    st = os.stat(path)
+    _keep((st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns), manifest)
+
+
+def _keep(key: tuple, parsed) -> None:
+    while len(_PARSED) >= 256:
+        _PARSED.pop(next(iter(_PARSED)))
+    _PARSED[key] = parsed
+
+
+ENTRIES = "entries.json"  # in each segment: the manifest's entries of its documents
+
+
+def with_documents(folder: Path, manifest: dict) -> dict:
+    """The manifest with its "documents": each segment's entries, in row order (a manifest of
+    another layout as it is). OSError, ValueError, TypeError or KeyError when one is
+    unreadable."""
+    if "documents" in manifest or not isinstance(manifest.get("segments"), list):
+        return manifest
+    documents: list = []
+    for listed in manifest["segments"]:
+        entries = parse_manifest(Path(folder) / listed["name"] / ENTRIES)
+        if not isinstance(entries, list):
+            raise ValueError(f"{listed['name']}/{ENTRIES} is not a list")
+        documents += entries
+    return {**manifest, "documents": documents}
+
+
 def index_manifest(folder: Path) -> dict | None:
-    """The manifest of the index of this assistant in `folder`; None when it holds none."""
+    """The manifest of the index of this assistant in `folder`, documents included; None when
+    it holds none. When a segment's entries cannot be read, "documents" holds one entry of an
+    unknown document, so the index is never taken for the bundled article's alone."""
     try:
-        fd = os.open(Path(folder) / "manifest.json", os.O_RDONLY | os.O_NONBLOCK)
-        with open(fd, "rb") as handle:
-            if not stat.S_ISREG(os.fstat(fd).st_mode):
-                return None
-            if FORMAT.encode() not in handle.read(4096):  # ours names its format first
-                return None
-            handle.seek(0)
-            manifest = json.loads(handle.read())
+        manifest = parse_manifest(Path(folder) / "manifest.json", ours_only=True)
     except (OSError, ValueError):
         return None
-    return manifest if isinstance(manifest, dict) and manifest.get("format") == FORMAT else None
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
+        return None
+    try:
+        return with_documents(Path(folder), manifest)
+    except (OSError, ValueError, TypeError, KeyError):
+        unknown = {"doc_id": "", "path": "(unreadable segment)", "sha256": ""}
+        return {**manifest, "documents": [unknown]}
 
 
 def check_index_path(index_dir: Path) -> None:

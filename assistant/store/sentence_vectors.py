@@ -45,10 +45,32 @@ class SentenceVectors:
         scales = np.asarray(self.scales[start:end], dtype=np.float32)[:, None] / 127
         return np.asarray(self.vectors[start:end], dtype=np.float32) * scales
 
-    def save(self, folder: Path) -> None:
+    def take(self, ranges: list[tuple[int, int]]) -> SentenceVectors:
+        """The sentence vectors of these chunk ranges (start, end), as stored (no requantising)."""
+        if not ranges:
+            return SentenceVectors(np.zeros(1, np.int64), self.vectors[:0], self.scales[:0])
+        counts = np.concatenate([np.diff(self.rows[a : b + 1]) for a, b in ranges])
+        spans = [(int(self.rows[a]), int(self.rows[b])) for a, b in ranges]
+        return SentenceVectors(
+            np.concatenate([[0], np.cumsum(counts)]).astype(np.int64),
+            np.concatenate([self.vectors[s:e] for s, e in spans]),
+            np.concatenate([self.scales[s:e] for s, e in spans]),
+        )
+
+    @classmethod
+    def join(cls, parts: list[SentenceVectors]) -> SentenceVectors:
+        counts = np.concatenate([np.diff(p.rows) for p in parts]) if parts else np.zeros(0)
+        return cls(
+            np.concatenate([[0], np.cumsum(counts)]).astype(np.int64),
+            np.concatenate([p.vectors for p in parts]) if parts else np.zeros((0, 0), np.int8),
+            np.concatenate([p.scales for p in parts]) if parts else np.zeros(0, np.float32),
+        )
+
+    def save(self, folder: Path) -> list[str]:
         np.save(folder / ROWS, self.rows)
         np.save(folder / VECTORS, self.vectors)
         np.save(folder / SCALES, self.scales)
+        return [ROWS, VECTORS, SCALES]
 
     @classmethod
     def load(cls, folder: Path, chunks: int) -> SentenceVectors | None:
@@ -61,3 +83,17 @@ class SentenceVectors:
         if len(rows) != chunks + 1 or rows[-1] != len(vectors) or len(scales) != len(vectors):
             raise ValueError("sentence vectors do not match the chunks")
         return cls(rows, vectors, scales)
+
+
+class SentenceVectorSet:
+    """The sentence vectors of an index's segments, by global chunk id."""
+
+    def __init__(self, parts: list[SentenceVectors]) -> None:
+        self.parts = parts
+        self._offsets = np.cumsum([0] + [len(p.rows) - 1 for p in parts])
+
+    def of_chunk(self, chunk_id: int, expected: int) -> np.ndarray | None:
+        if not 0 <= chunk_id < int(self._offsets[-1]):
+            return None
+        part = int(np.searchsorted(self._offsets, chunk_id, side="right")) - 1
+        return self.parts[part].of_chunk(chunk_id - int(self._offsets[part]), expected)

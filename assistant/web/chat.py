@@ -16,7 +16,7 @@ from ..answer.assistant import Assistant
 from ..errors import AssistantError, InvalidArgumentError
 from ..settings import default_index_dir
 from ..validation import clean_text, validate_k
-from .chat_html import conversation_html, viewer_html
+from .chat_html import conversation_html, turn_html, viewer_html
 from .security import RateLimit, session_of
 
 VOTES_PER_SESSION, VOTES_OVERALL = 30, 300  # per minute
@@ -199,7 +199,15 @@ class Chat:
             question = question if len(question) <= 500 else question[:500] + "…"
             answer = {"question": question, "error": str(exc)}
         answers.append(answer)
-        return "", answers, conversation_html(answers, self.lexical_weight), self.header()
+        return "", answers, self._conversation(answers), self.header()
+
+    def _conversation(self, answers: list[dict]) -> str:
+        """The conversation's HTML; each turn is rendered once and kept with its answer
+        (`_html`), so a long conversation costs no more per question than a short one."""
+        for number, answer in enumerate(answers, 1):
+            if answer.get("_html", (0,))[0] != number:
+                answer["_html"] = (number, turn_html(number, answer, self.lexical_weight))
+        return f'<div class="conversation">{"".join(a["_html"][1] for a in answers)}</div>'
 
     def clear(self):
         return [], conversation_html([])

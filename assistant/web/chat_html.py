@@ -89,9 +89,23 @@ def why_html(passage: Mapping, searched: str, retriever: str, lexical_weight: fl
         if words
         else "<i>none: it matched on meaning, not on the question's words</i>"
     )
+    coverage = passage.get("coverage") or {}
+    matched, missing = coverage.get("matched") or [], coverage.get("missing") or []
+    covers = ""
+    if matched or missing:
+        covers = (
+            "<p>Of what the question asks about, it covers: "
+            + (", ".join(f"<b>{escape(w)}</b>" for w in matched) or "<i>nothing</i>")
+            + (
+                "; not: " + ", ".join(f'<b class="missing">{escape(w)}</b>' for w in missing)
+                if missing
+                else ""
+            )
+            + ".</p>"
+        )
     return (
         '<details class="why"><summary>Why this passage?</summary><div class="why-body">'
-        f"<p>Words it shares with the question: {word_list}.</p>"
+        f"{covers}<p>Words it shares with the question: {word_list}.</p>"
         f'<div class="score-bar" role="img" aria-label="Meaning {meaning_share:.0%}, '
         f'shared words {words_share:.0%} of the score">'
         f'<span class="bar-meaning" style="width:{100 * meaning_share:.1f}%"></span>'
@@ -171,19 +185,18 @@ def state_html(answer: Mapping) -> str:
     weak_below = settings.get("weak_below", CALIBRATED.weak_below)
     answerable_at = settings.get("answerable_at", CALIBRATED.answerable_at)
     label = STATE_LABELS.get(state, state)
+    why = str(answer.get("reason") or "")
     detail = {
-        "answered": f"confidence {percent(confidence)}",
+        "answered": f"{why} Confidence {percent(confidence)}.",
         "weak": (
-            f"confidence {percent(confidence)}, under {weak_below:.0%}: "
-            "these are the closest passages found and may not answer the question. Check them."
+            f"{why} Confidence {percent(confidence)}, under {weak_below:.0%}: these are the "
+            "closest passages found and may not answer the question. Check them."
         ),
         "not_found": (
-            f"confidence {percent(confidence)}, under the "
-            f"{answerable_at:.0%} "
-            "needed: nothing in the documents answers this, so no passage is shown. "
-            "Try other words."
+            f"{why} Confidence {percent(confidence)}, under the {answerable_at:.0%} needed, "
+            "so no passage is shown. Try other words."
         ),
-    }[state]
+    }[state].strip()
     return (
         f'<p class="state state-{state}" role="status"><b>{STATE_ICONS[state]} {label}</b>'
         f" · {escape(detail)}</p>"
@@ -210,9 +223,20 @@ def turn_html(
     if state == "not_found":
         parts.append('<div class="not-found">Not in the documents.</div>')
     else:
+        passages = answer["passages"]
+        close = [p for p in passages if not p.get("less_related")]
+        far = [p for p in passages if p.get("less_related")]
         parts.append('<ol class="passages">')
-        parts += [passage_item(answer, p, number, lexical_weight) for p in answer["passages"]]
+        parts += [passage_item(answer, p, number, lexical_weight) for p in close]
         parts.append("</ol>")
+        if far:
+            parts.append(
+                f'<details class="less-related"><summary>{len(far)} less related passage'
+                f"{'s' if len(far) > 1 else ''}</summary>"
+                f'<ol class="passages" start="{far[0]["rank"]}">'
+            )
+            parts += [passage_item(answer, p, number, lexical_weight) for p in far]
+            parts.append("</ol></details>")
     parts.append(
         '<details class="answer-json"><summary>Answer JSON (with the settings used)</summary>'
         f"<pre>{escape(json.dumps(public, ensure_ascii=False, indent=2))}</pre></details>"

@@ -1,9 +1,12 @@
-"""Who may reach the chat: loopback by default; authentication before binding anywhere else."""
+"""Who may reach the chat and the API: loopback by default; authentication before binding
+anywhere else."""
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import errno
+import hmac
 import ipaddress
 import json
 import math
@@ -260,3 +263,58 @@ def check_port(host: str, port: int) -> None:
             if exc.errno == errno.EADDRINUSE:
                 raise AssistantError(port_in_use(port)) from None
             raise AssistantError(f"Cannot serve on {host}:{port}: {exc.strerror}.") from None
+
+
+class ApiAuth:
+    """HTTP Basic login, the chat's USER:PASSWORD, on the paths programs use (/api, /mcp):
+    401 without it (JSON, with WWW-Authenticate), and 429 for `failures` failed logins from one
+    address within `window` seconds, as the chat's login page. `auth` None: every request
+    passes."""
+
+    def __init__(
+        self,
+        app,
+        auth: tuple[str, str] | None,
+        prefixes: tuple[str, ...] = ("/api", "/mcp"),
+        failures: int = 5,
+        window: float = 60.0,
+    ) -> None:
+        self.app, self.prefixes = app, prefixes
+        self.expected = None
+        if auth is not None:
+            self.expected = "Basic " + base64.b64encode(":".join(auth).encode()).decode()
+        self.failed = LoginRateLimit(None, failures, window)
+
+    def _guarded(self, scope) -> bool:
+        if self.expected is None or scope["type"] != "http":
+            return False
+        path = scope["path"]
+        return any(path == p or path.startswith(p + "/") for p in self.prefixes)
+
+    async def __call__(self, scope, receive, send):
+        if not self._guarded(scope):
+            return await self.app(scope, receive, send)
+        address = (scope.get("client") or ("unknown",))[0]
+        now = time.monotonic()
+        times = self.failed._recent(address, now)
+        if len(times) >= self.failed.failures:
+            wait = max(1, math.ceil(times[0] + self.failed.window - now))
+            message = f"Too many failed logins from this address; try again in {wait} s."
+            return await _json_answer(send, 429, message, {"retry-after": str(wait)})
+        given = dict(scope.get("headers", ())).get(b"authorization", b"").decode("latin-1")
+        if hmac.compare_digest(given.encode(), self.expected.encode()):
+            return await self.app(scope, receive, send)
+        if given:
+            times.append(now)
+        return await _json_answer(
+            send,
+            401,
+            "This server needs a login: send the USER:PASSWORD it was started with (--auth or "
+            f"${AUTH_ENV}) as HTTP Basic authentication, e.g. curl -u USER:PASSWORD.",
+            {"www-authenticate": 'Basic realm="assistant", charset="UTF-8"'},
+        )
+
+
+async def _json_answer(send, status: int, message: str, headers: dict[str, str]) -> None:
+    body = json.dumps({"error": message}) + "\n"
+    await _answer(send, status, body, {"content-type": "application/json", **headers})

@@ -23,6 +23,7 @@ from pathlib import Path
 from ..answer.assistant import Assistant
 from ..errors import AssistantError, IndexLockedError, IndexMissingError
 from ..indexing.files import SUPPORTED, SUPPORTED_SUFFIXES, display_path
+from ..indexing.progress import Step
 from ..indexing.sync import IngestReport, ingest, list_documents, remove
 from ..store import folder as store
 
@@ -94,6 +95,7 @@ class Job:
     created: list[Path] = field(default_factory=list)  # the copies this upload made
     lines: list[str] = field(default_factory=list)  # what became of it, for the page
     state: str = "queued"  # queued, waiting (for the index lock), working, done
+    step: Step | None = None  # how far its indexing has got, while working
 
     def names(self) -> str:
         return ", ".join(t.name for t in self.targets)
@@ -125,7 +127,13 @@ def _progress(job: Job, ahead: int) -> str:
             f"… waiting to {verb} {job.names()}: another program is writing the index; "
             "this follows when it is done"
         )
-    return f"… {'adding' if job.kind == 'upload' else 'removing'} {job.names()}"
+    doing = f"… {'adding' if job.kind == 'upload' else 'removing'} {job.names()}"
+    step = job.step
+    if step is None:
+        return doing
+    share = step.done / step.total if step.total else 0.0
+    bar = "▰" * round(10 * share) + "▱" * (10 - round(10 * share))
+    return f"{doing}: {bar} {step.describe()}"
 
 
 class DocumentQueue:
@@ -283,7 +291,9 @@ class DocumentQueue:
                 self._ingest(batch, index_dir)
             else:
                 path = str(batch[0].targets[0])
-                call = lambda: remove_document(self.assistant, path, self.uploads)  # noqa: E731
+                call = lambda: remove_document(  # noqa: E731
+                    self.assistant, path, self.uploads, on_step=_show(batch)
+                )
                 batch[0].lines.append(self._when_unlocked(batch, call))
         except Exception as exc:  # noqa: BLE001 - every request must end with a message
             if isinstance(exc, AssistantError):
@@ -321,7 +331,10 @@ class DocumentQueue:
     def _ingest(self, batch: list[Job], index_dir: Path) -> None:
         targets = list(dict.fromkeys(t for job in batch for t in job.targets))
         report = self._when_unlocked(
-            batch, lambda: ingest(targets, index_dir, embedder=self.assistant.embedder)
+            batch,
+            lambda: ingest(
+                targets, index_dir, embedder=self.assistant.embedder, on_step=_show(batch)
+            ),
         )
         for job in batch:
             for target in job.targets:
@@ -351,11 +364,26 @@ def _forget_upload(path: Path, index_dir: Path, uploads: Path | None = None) -> 
         path.unlink(missing_ok=True)
 
 
-def remove_document(assistant: Assistant, path: str | None, uploads: Path) -> str:
+def _show(batch: list[Job]) -> Callable[[Step], None]:
+    """Puts each step of the batch's indexing where the pages' status polling reads it."""
+
+    def show(step: Step) -> None:
+        for job in batch:
+            job.step = step
+
+    return show
+
+
+def remove_document(
+    assistant: Assistant,
+    path: str | None,
+    uploads: Path,
+    on_step: Callable[[Step], None] | None = None,
+) -> str:
     if not path:
         return "Choose a document to remove."
     try:
-        report = remove([path], assistant.index.path, embedder=assistant.embedder)
+        report = remove([path], assistant.index.path, embedder=assistant.embedder, on_step=on_step)
     except IndexLockedError:
         raise  # the queue waits and tries again
     except AssistantError as exc:
