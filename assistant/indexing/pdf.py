@@ -17,6 +17,7 @@ from ..errors import DocumentError
 from . import formats as limits
 from .formats import Builder, Extracted, clean, missing
 from .pdf_layout import (
+    BARE_NUMBER,
     compounds,
     find_headings,
     join_hyphenated,
@@ -26,6 +27,7 @@ from .pdf_layout import (
 )
 
 MAX_OUTLINE_ENTRIES = 20_000
+MAX_TITLE_CHARS = 120
 NO_TEXT = (
     "the PDF has no extractable text (a scan?); run OCR on it first "
     "(e.g. ocrmypdf in.pdf out.pdf) and add the result"
@@ -72,8 +74,18 @@ def read_pdf(raw: bytes, path: str) -> Extracted:
         value = info.get(attr) if hasattr(info, "get") else None
         if value and str(value).strip():
             out.metadata[key] = _pdf_date(str(value)) if key == "date" else str(value).strip()
-    out.title = " ".join(out.metadata.pop("title", "").split())
+    out.title = " ".join(out.metadata.pop("title", "").split()) or _first_line(pages)
     return out
+
+
+def _first_line(pages: list[str]) -> str:
+    """The first page's first line, running header or not (often the document's title), when
+    it is short enough to be one; "" otherwise (then the text's first line is the title)."""
+    for line in page_lines(clean(pages[0])) if pages else []:
+        if line.strip() and not BARE_NUMBER.fullmatch(line.strip()):
+            line = " ".join(line.split())
+            return line if len(line) <= MAX_TITLE_CHARS else ""
+    return ""
 
 
 def outline_entries(reader, page_count: int) -> list[tuple[int, str]]:

@@ -1,9 +1,9 @@
 """Questions that arrive together are embedded together, and a question asked lately is not
-embedded again. The model costs about half as much CPU per question in a batch of 4 to 16 as
-one at a time (docs/serving.md), so under load the server encodes whatever questions are
-waiting in one model run. Nothing waits for a batch to
-fill: an idle server encodes a lone question at once, and a batch forms only from questions that
-arrived while the previous run was busy. The vectors of the last CACHED questions are kept
+embedded again. With the float32 model, a batch of 4 to 16 questions costs about half the CPU
+per question of one at a time (docs/serving.md); the int8 model (the default) runs each text
+alone anyway (embedding.py), so there the batch only saves hand-offs. Nothing waits for a batch
+to fill: an idle server encodes a lone question at once, and a batch forms only from questions
+that arrived while the previous run was busy. The vectors of the last CACHED questions are kept
 (a question's vector depends on its text only)."""
 
 from __future__ import annotations
