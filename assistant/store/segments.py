@@ -28,6 +28,7 @@ from ..schema import Chunk, Document, display_title
 from .jsonl import JsonLines
 from .lexical import Postings
 from .sentence_vectors import SentenceVectors
+from .swap import fsync_dir as fsync_path
 
 SEGMENT_ROWS = 8192  # a write splits new rows into segments of at most this many chunks
 SMALL_ROWS = 2048  # a last segment smaller than this is merged with the next write's rows
@@ -183,8 +184,8 @@ def write_segment(folder: Path, pieces: list[Kept | Fresh], vocabulary_size: int
     names += SentenceVectors.join(sentences).save(folder)
     names += Postings.join(postings, vocabulary_size).save(folder)
     for name in names[3:]:
-        _fsync_file(folder / name)
-    _fsync_dir(folder)
+        fsync_path(folder / name)
+    fsync_path(folder)
     return names
 
 
@@ -199,9 +200,9 @@ def link_segment(segment: Segment, folder: Path) -> list[str]:
             import shutil
 
             shutil.copyfile(path, folder / path.name)
-            _fsync_file(folder / path.name)
+            fsync_path(folder / path.name)
         names.append(path.name)
-    _fsync_dir(folder)
+    fsync_path(folder)
     return names
 
 
@@ -267,15 +268,3 @@ def _save_npy(path: Path, array: np.ndarray) -> None:
 def _sync(handle) -> None:
     handle.flush()
     os.fsync(handle.fileno())
-
-
-def _fsync_file(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _fsync_dir(path: Path) -> None:
-    _fsync_file(path)
