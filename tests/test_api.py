@@ -211,3 +211,48 @@ def test_real_server_needs_the_chat_login(api_index):
         assert statuses[:5] == [401] * 5 and statuses[5] == 429  # then even the right login
         late = httpx.post(url + "api/ask", json=body, auth=("ada", "secret"), timeout=30)
         assert late.status_code == 429
+
+
+def test_a_loopback_server_without_login_answers_only_loopback_names(api_index, fake_embedder):
+    """DNS rebinding: a page on another domain rebound to 127.0.0.1 cannot read /api."""
+    from assistant.web.api import programs_app
+
+    assistant = Assistant.open(api_index, embedder=fake_embedder)
+    local = TestClient(programs_app(assistant, "127.0.0.1", False, [], login=False))
+    for host in ("127.0.0.1:7860", "localhost:7860", "[::1]:7860", "localhost"):
+        assert local.get("/api/health", headers={"host": host}).status_code == 200, host
+    refused = local.get("/api/health", headers={"host": "evil.example:7860"})
+    assert refused.status_code == 403 and "loopback" in refused.json()["error"]
+    with_login = TestClient(programs_app(assistant, "127.0.0.1", False, [], login=True))
+    assert with_login.get("/api/health", headers={"host": "evil.example"}).status_code == 200
+
+
+def test_logins_that_succeed_keep_no_record_per_address():
+    import asyncio
+
+    from assistant.web.security import ApiAuth
+
+    async def app(scope, receive, send):
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"{}"})
+
+    auth = ApiAuth(app, ("user", "secret"))
+    good = [(b"authorization", b"Basic " + __import__("base64").b64encode(b"user:secret"))]
+    sent = []
+
+    async def send(message):
+        sent.append(message)
+
+    async def calls():
+        for n in range(200):
+            scope = {"type": "http", "path": "/api/health", "headers": good}
+            await auth({**scope, "client": (f"10.0.{n // 250}.{n % 250}", 1)}, None, send)
+        bad = {"type": "http", "path": "/api/ask", "headers": [], "client": ("10.9.9.9", 1)}
+        await auth(bad, None, send)
+        wrong = [(b"authorization", b"Basic " + __import__("base64").b64encode(b"user:guess"))]
+        await auth({**bad, "headers": wrong, "client": ("10.9.9.8", 1)}, None, send)
+
+    asyncio.run(calls())
+    statuses = [m["status"] for m in sent if m["type"] == "http.response.start"]
+    assert statuses == [200] * 200 + [401, 401]
+    assert list(auth.failed.failed) == ["10.9.9.8"]  # only the wrong password is counted

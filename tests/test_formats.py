@@ -183,3 +183,13 @@ def test_markdown_fences(tmp_path, text, code):
     assert [doc.text[s:e] for s, e in doc.code] == code
     for span in doc.code:
         assert span in doc.paragraphs
+
+
+def test_the_byline_leaves_out_only_what_the_title_says_in_whole_words():
+    from assistant.answer.citations import byline
+
+    source = {
+        "title": "Annual Report 2021 — Reuters",
+        "metadata": {"author": "Ann", "outlet": "Reuters", "date": "2021"},
+    }
+    assert byline(source) == "Ann"

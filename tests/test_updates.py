@@ -201,3 +201,20 @@ def test_an_ivf_index_is_updated_with_its_trained_lists(tmp_path, fake_embedder,
     scores, ids = second.vectors.search(second.matrix[-1], 1)
     assert ids[0][0] == second.vectors.ntotal - 1 and scores[0][0] == pytest.approx(1.0)
     assert os.path.getsize(index_dir / "vectors.ivf") > 0
+
+
+def test_updates_work_where_the_file_system_has_no_hard_links(tmp_path, fake_embedder, monkeypatch):
+    docs = tmp_path / "docs"
+    write_docs(docs, TOPICS[:3])
+    index_dir = tmp_path / "index"
+    ingest([docs], index_dir, embedder=fake_embedder)
+
+    def no_links(*_args, **_kwargs):
+        raise PermissionError("hard links are not allowed here")
+
+    monkeypatch.setattr(os, "link", no_links)
+    removed = remove([docs / "bread.txt"], index_dir, embedder=fake_embedder)
+    assert removed.removed
+    index = load_index(index_dir, fake_embedder)
+    assert "bread" not in {c.doc_id for c in index.chunks}
+    assert ranking(index_dir, fake_embedder)

@@ -70,8 +70,15 @@ class Assistant:
         if version is None:
             missing = IndexMissingError(str(path))
             return f"{missing} Until then, answers come from the copy loaded earlier."
-        if self._unloadable is not None and self._unloadable[0] == version:
-            return f"{self._unloadable[1]} Answers come from the version loaded earlier."
+        error = self.load_error
+        return f"{error} Answers come from the version loaded earlier." if error else ""
+
+    @property
+    def load_error(self) -> str:
+        """Why the version on disk cannot be loaded ("" when it can, or is the loaded one)."""
+        unloadable = self._unloadable
+        if unloadable is not None and unloadable[0] == version_of(self.index.path):
+            return unloadable[1]
         return ""
 
     def refresh(self) -> bool:

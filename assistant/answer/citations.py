@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict
 
@@ -78,7 +79,12 @@ def byline(source: Source | Mapping, separator: str = ", ") -> str:
     source = _fields(source)
     title = source.get("title") or ""
     items = metadata_items(source.get("metadata"))
-    return separator.join(value for _, value in items if value not in title)
+    return separator.join(value for _, value in items if not _says(title, value))
+
+
+def _says(title: str, value: str) -> bool:
+    """Whether `title` holds `value` as whole words ("Ann" is not in "Annual")."""
+    return re.search(rf"(?<!\w){re.escape(value)}(?!\w)", title) is not None
 
 
 def pages_label(pages: Sequence[int]) -> str:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 import re
+import threading
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -194,15 +195,22 @@ class WordVectors:
     def __init__(self, embedder, size: int = 50_000) -> None:
         self.embedder, self.size = embedder, size
         self._kept: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._lock = threading.Lock()  # the server's questions share one cache
 
     def of(self, words: Sequence[str]) -> np.ndarray:
-        missing = [w for w in dict.fromkeys(words) if w not in self._kept]
+        if not words:
+            return np.zeros((0, 1))
+        with self._lock:
+            found = {w: self._kept[w] for w in dict.fromkeys(words) if w in self._kept}
+        missing = [w for w in dict.fromkeys(words) if w not in found]
         if missing:
             for word, vector in zip(missing, self.embedder.encode(missing), strict=True):
-                self._kept[word] = vector.astype(np.float32)
-            while len(self._kept) > self.size:
-                self._kept.popitem(last=False)
-        return np.stack([self._kept[w] for w in words]) if words else np.zeros((0, 1))
+                found[word] = vector.astype(np.float32)
+            with self._lock:
+                self._kept.update((w, found[w]) for w in missing)
+                while len(self._kept) > self.size:
+                    self._kept.popitem(last=False)
+        return np.stack([found[w] for w in words])
 
 
 def coverage(

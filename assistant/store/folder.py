@@ -165,10 +165,12 @@ def _write(new, index_dir, segments, documents, vocabulary, background, settings
         blocks.append(np.load(new / name / "vectors.npy", mmap_mode="r"))
     hook("segments")
     old_vocab = old.path / VOCAB if old is not None else None
+    linked = False
     if old_vocab is not None and not vocabulary.grown and VOCAB in old_files:
-        os.link(old_vocab, new / VOCAB)
-        files[VOCAB] = old_files[VOCAB]
-    else:
+        with contextlib.suppress(OSError):  # no hard links here: written instead
+            os.link(old_vocab, new / VOCAB)
+            files[VOCAB], linked = old_files[VOCAB], True
+    if not linked:
         vocabulary.save(new / VOCAB)
         files[VOCAB] = _file_entry(new / VOCAB, sync=True)
     hook("bm25")

@@ -127,7 +127,7 @@ def unavailable(assistant: Assistant) -> str:
         time.sleep(0.02)
     else:
         return str(IndexMissingError(str(path)))
-    return assistant.problem
+    return assistant.load_error
 
 
 def answer_text(assistant: Assistant, request: AskRequest) -> str:
@@ -256,10 +256,14 @@ def api_app(assistant: Assistant) -> FastAPI:
     return api
 
 
-def programs_app(assistant: Assistant, host: str, mcp: bool, middleware: list) -> FastAPI:
+def programs_app(
+    assistant: Assistant, host: str, mcp: bool, middleware: list, login: bool
+) -> FastAPI:
     """The app programs talk to: /api, and /mcp unless `mcp` is False, behind `middleware`
-    (the chat mounts itself at / on top of it: app.make_app)."""
+    (the chat mounts itself at / on top of it: app.make_app). Served on a loopback address
+    without a `login`, /api answers only requests addressed to a loopback name."""
     from .batching import batch_questions
+    from .security import LocalNamesOnly, is_loopback
 
     batch_questions(assistant)
     routes, mcp_lifespan = ([], None)
@@ -278,6 +282,7 @@ def programs_app(assistant: Assistant, host: str, mcp: bool, middleware: list) -
     app = FastAPI(
         lifespan=lifespan, middleware=middleware, docs_url=None, redoc_url=None, openapi_url=None
     )
-    app.mount("/api", api_app(assistant))
+    api = api_app(assistant)
+    app.mount("/api", LocalNamesOnly(api) if is_loopback(host) and not login else api)
     app.router.routes.extend(routes)
     return app

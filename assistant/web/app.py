@@ -244,7 +244,7 @@ def make_app(
 ) -> FastAPI:
     """One FastAPI app: /api (api.py), /mcp (mcp_server.py) and the chat mounted at /."""
     _one_thread_per_question(assistant)
-    app = programs_app(assistant, host, mcp, middleware(auth))
+    app = programs_app(assistant, host, mcp, middleware(auth), login=auth is not None)
     demo = build_app(assistant)
     demo.queue(default_concurrency_limit=concurrency)
     _lighter_queue(demo)

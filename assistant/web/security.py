@@ -47,6 +47,27 @@ def is_loopback(host: str) -> bool:
         return False  # a host name other than localhost: it may resolve to anything
 
 
+class LocalNamesOnly:
+    """For a server on a loopback address without a login: answers 403 to a request whose
+    Host header is not a loopback name, so a web page whose domain is rebound to 127.0.0.1
+    (DNS rebinding) cannot read the API. The MCP SDK checks /mcp the same way."""
+
+    def __init__(self, app) -> None:
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] == "http":
+            host = dict(scope.get("headers", ())).get(b"host", b"").decode("latin-1")
+            name = host[1:].split("]")[0] if host.startswith("[") else host.split(":")[0]
+            if not is_loopback(name):
+                message = (
+                    f"This server answers only requests addressed to a loopback name, not to "
+                    f"{host!r}; use http://127.0.0.1:PORT, or serve it with a login (--auth)."
+                )
+                return await _json_answer(send, 403, message, {})
+        return await self.app(scope, receive, send)
+
+
 def check_exposure(host: str, auth: tuple[str, str] | None, allow_public: bool) -> None:
     """Refuses to serve beyond this machine without authentication, unless told explicitly."""
     if is_loopback(host) or auth is not None or allow_public:
@@ -156,6 +177,22 @@ class LoginRateLimit:
             times.popleft()
         return times
 
+    def wait(self, address: str, now: float) -> int:
+        """Seconds `address` must wait before trying again; 0 when it may (nothing recorded)."""
+        times = self.failed.get(address)
+        if times is None or len(self._recent(address, now)) < self.failures:
+            return 0
+        return max(1, math.ceil(times[0] + self.window - now))
+
+    def count_failure(self, address: str, now: float) -> None:
+        self._recent(address, now).append(now)
+        self._prune(now)
+
+    def _prune(self, now: float) -> None:
+        if len(self.failed) > self.MAX_ADDRESSES:  # keep the addresses failing lately
+            live = [(k, v) for k, v in self.failed.items() if self._recent(k, now)]
+            self.failed = dict(live[-self.MAX_ADDRESSES :])
+
     async def __call__(self, scope, receive, send):
         if not _is_post(scope, "/login"):
             return await self.app(scope, receive, send)
@@ -184,9 +221,7 @@ class LoginRateLimit:
             if not (status and 400 <= status[0] < 500):  # not a failed login: uncount it
                 with contextlib.suppress(ValueError):
                     times.remove(now)
-            if len(self.failed) > self.MAX_ADDRESSES:  # keep the addresses failing lately
-                live = [(k, v) for k, v in self.failed.items() if self._recent(k, now)]
-                self.failed = dict(live[-self.MAX_ADDRESSES :])
+            self._prune(now)
 
 
 class ServerFunctionGuard:
@@ -296,16 +331,15 @@ class ApiAuth:
             return await self.app(scope, receive, send)
         address = (scope.get("client") or ("unknown",))[0]
         now = time.monotonic()
-        times = self.failed._recent(address, now)
-        if len(times) >= self.failed.failures:
-            wait = max(1, math.ceil(times[0] + self.failed.window - now))
+        wait = self.failed.wait(address, now)
+        if wait:
             message = f"Too many failed logins from this address; try again in {wait} s."
             return await _json_answer(send, 429, message, {"retry-after": str(wait)})
         given = dict(scope.get("headers", ())).get(b"authorization", b"").decode("latin-1")
         if hmac.compare_digest(given.encode(), self.expected.encode()):
             return await self.app(scope, receive, send)
         if given:
-            times.append(now)
+            self.failed.count_failure(address, now)
         return await _json_answer(
             send,
             401,

@@ -18,7 +18,9 @@ def api_only_app(assistant, host: str, auth, mcp: bool, served_by: str = ""):
     from .api import programs_app
     from .security import ApiAuth
 
-    app = programs_app(assistant, host, mcp, [Middleware(ApiAuth, auth=auth)])
+    app = programs_app(
+        assistant, host, mcp, [Middleware(ApiAuth, auth=auth)], login=auth is not None
+    )
     if served_by:
 
         @app.middleware("http")
