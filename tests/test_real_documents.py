@@ -466,3 +466,12 @@ def test_restore_headings_puts_dropped_headings_back_in_order():
         ("head", "B"),
         ("text", "Body."),
     ]
+
+
+def test_bare_page_numbers_are_numbers_not_words_of_roman_letters():
+    from assistant.indexing.pdf_layout import BARE_NUMBER
+
+    for folio in ("12", "xiv", "IV", "viii", "Page 3", "3 of 10", "- 4 -"):
+        assert BARE_NUMBER.fullmatch(folio), folio
+    for word in ("mild", "civic", "dim", "lid", "Mill"):
+        assert not BARE_NUMBER.fullmatch(word), word

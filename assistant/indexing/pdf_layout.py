@@ -12,8 +12,9 @@ from dataclasses import dataclass
 
 EDGE_LINES = 2  # lines at the top and at the bottom of a page that may be a header or footer
 MAX_RUNNING_CHARS = 120  # a running header or footer is one short line
+ROMAN = r"(?=[ivxlcdm])m{0,3}(?:cm|cd|d?c{0,3})(?:xc|xl|l?x{0,3})(?:ix|iv|v?i{0,3})"
 BARE_NUMBER = re.compile(
-    r"(?i)(page\s+)?(\d{1,5}|[ivxlcdm]{1,7})(\s*(/|of)\s*\d{1,5})?|[-–—]\s*\d{1,5}\s*[-–—]"
+    rf"(?i)(page\s+)?(\d{{1,5}}|{ROMAN})(\s*(/|of)\s*\d{{1,5}})?|[-–—]\s*\d{{1,5}}\s*[-–—]"
 )
 FOLIO = re.compile(r"(?i)^(\d{1,5})\b|\b(\d{1,5})$|\bpage\s+(\d{1,5})")
 HYPHENATED = re.compile(r"([^\W\d_]{2,})-\n([^\W\d_]{2,})")
