@@ -9,6 +9,8 @@ import multiprocessing
 import signal
 from pathlib import Path
 
+from ..errors import AssistantError
+
 
 def api_only_app(assistant, host: str, auth, mcp: bool, served_by: str = ""):
     """/api and /mcp without the chat; `served_by` names this process in an X-Served-By
@@ -66,6 +68,13 @@ def serve_workers(index: Path, host: str, port: int, auth, mcp: bool, workers: i
         while not stop and all(p.is_alive() for p in processes):
             for process in processes:
                 process.join(timeout=0.5)
+        failed = [p.exitcode for p in processes if not p.is_alive()]
+        if not stop and failed:
+            raise AssistantError(
+                f"A worker process stopped (exit code {failed[0]}), so the server stopped; "
+                "its error, if any, is printed above; `assistant serve` without --workers "
+                "shows it too."
+            )
     except KeyboardInterrupt:
         pass
     finally:
