@@ -29,6 +29,15 @@ def run_timed(cmd: list[str], timeout: int = 3600) -> tuple[float, float, str]:
     return wall, usage.ru_maxrss / 1024, stdout
 
 
+def machine() -> dict:
+    """The CPU, its cores, and the load when measured (other programs share the machine)."""
+    return {
+        "cpu": cpu()["model"],
+        "cores": os.cpu_count(),
+        "loadavg": Path("/proc/loadavg").read_text().split()[:3],
+    }
+
+
 def cpu() -> dict:
     """The processor and its widest vector instructions: the ratios depend on them (onnxruntime
     uses AVX-512 wherever there is one; the torch wheel's MKL takes a generic path on AMD)."""

@@ -27,7 +27,7 @@ from pathlib import Path
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
 sys.path.insert(0, str(BENCH))
-from updates import machine  # noqa: E402
+from machine import machine  # noqa: E402
 
 DOCS = Path("/usr/share/doc/python3.11/html")
 WORK = BENCH / "cache" / "python-docs"

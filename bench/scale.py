@@ -43,6 +43,7 @@ ROOT = BENCH.parent
 sys.path.insert(0, str(BENCH))
 import corpus as corpus_gen  # noqa: E402
 import updates  # noqa: E402
+from machine import machine  # noqa: E402
 
 DIMENSION = 384
 TOPIC_DIMENSIONS = 24  # the subspace the topics lie in
@@ -330,7 +331,7 @@ def run(
         out["vectors"] = vector_scale(vectors)
     if cold_chunks:
         print(f"Scale: cold start with {cold_chunks:,} chunks", flush=True)
-        out["cold"] = {"machine": updates.machine(), **cold_start(cold_chunks)}
+        out["cold"] = {"machine": machine(), **cold_start(cold_chunks)}
     if update_chunks:
         print(f"Scale: small updates of {update_chunks:,} chunks", flush=True)
         base, built_s = synthetic_index(update_chunks, BENCH / "cache" / f"cold-{update_chunks}")

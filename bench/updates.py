@@ -1,7 +1,7 @@
 """Small updates of a big index, end to end through the CLI (bench/scale.py runs it): on a
 hard-linked copy of the index, `assistant ingest one.txt` and `assistant remove one.txt` with
 the real model (process start, model load, embedding, write, swap), the bytes each writes, and
-a question that finds the added document. Also `machine()`, the CPU and load of a figure."""
+a question that finds the added document."""
 
 from __future__ import annotations
 
@@ -13,21 +13,10 @@ import subprocess
 import time
 from pathlib import Path
 
+from machine import machine  # bench/ is on sys.path: scale.py and python_docs.py import this
+
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
-
-
-def machine() -> dict:
-    """The CPU, its cores, and the load when measured (other programs share the machine)."""
-    model = ""
-    for line in subprocess.run(["lscpu"], capture_output=True, text=True).stdout.splitlines():
-        if line.startswith("Model name:"):
-            model = line.split(":", 1)[1].strip()
-    return {
-        "cpu": model,
-        "cores": os.cpu_count(),
-        "loadavg": Path("/proc/loadavg").read_text().split()[:3],
-    }
 
 
 ONE_DOCUMENT = (

@@ -25,7 +25,7 @@ from .highlight import (
     best_sentence,
     chunk_sentence_words,
     chunk_sentences,
-    sentence_vectors,
+    sentence_similarities,
 )
 from .presence import (
     WordVectors,
@@ -184,8 +184,9 @@ class Assistant:
     def _passages(self, index, searcher, hits, searched, query, topic):
         """The hits as passages, highlighted, with what each covers of the question."""
         spans = [chunk_sentences(h.chunk.text) for h in hits]
-        vectors = sentence_vectors(index, index.settings.chunker, self.embedder, hits, spans)
-        similarities = [v @ query for v in vectors]
+        similarities = sentence_similarities(
+            index, index.settings.chunker, self.embedder, hits, spans, query
+        )
         words = content_words(searched)
         terms, kind = focus_terms(searched), answer_kind(searched)
         settings = searcher.settings

@@ -28,9 +28,10 @@ def chunk_sentence_words(text: str) -> tuple[frozenset[str], ...]:
     return tuple(frozenset(content_words(text[s:e])) for s, e in chunk_sentences(text))
 
 
-def sentence_vectors(index, chunker, embedder, hits, spans) -> list:
-    """Each hit's sentence vectors: the index's (read in the passage's context at ingest),
-    else encoded now (each as `title: sentence`, so it is read in its document's context)."""
+def sentence_similarities(index, chunker, embedder, hits, spans, query: np.ndarray) -> list:
+    """Cosine of the question with each sentence of each hit: from the index's sentence
+    vectors (read in the passage's context at ingest), else by encoding the sentences now
+    (each as `title: sentence`, so it is read in its document's context too)."""
     stored = index.sentences  # row i holds chunk i (chunk ids are rows)
     vectors = [
         stored.of_chunk(h.chunk.chunk_id, len(ss)) if stored else None
@@ -47,7 +48,7 @@ def sentence_vectors(index, chunker, embedder, hits, spans) -> list:
         for i in missing:
             vectors[i] = encoded[start : start + len(spans[i])]
             start += len(spans[i])
-    return vectors
+    return [v @ query for v in vectors]
 
 
 def best_sentence(

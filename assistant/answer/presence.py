@@ -285,16 +285,10 @@ def _holds(words: tuple[frozenset[str], tuple[str, ...]], term: Term) -> bool:
 def term_idf(lexical, word: str) -> float | None:
     """The word's idf in the index's BM25 (its rarest stem), 0.0 for a BM25 stopword, None
     when no chunk holds it."""
-    stems = lexical.terms(word)
-    if not stems:
+    idfs = [lexical.idf(s) for s in lexical.terms(word)]
+    if not idfs:
         return 0.0
-    if any(s not in lexical.vocab for s in stems):
-        return None
-    df = [
-        int(lexical.indptr[lexical.vocab[s] + 1] - lexical.indptr[lexical.vocab[s]]) for s in stems
-    ]
-    n = lexical.n_docs
-    return max(math.log1p((n - d + 0.5) / (d + 0.5)) for d in df)
+    return None if None in idfs else max(idfs)
 
 
 def probability(features: Sequence[float], coefficients: Sequence[float]) -> float:

@@ -205,6 +205,11 @@ class LexicalIndex:
         i = self.vocab.get(term)
         return 0 if i is None else int(self.df[i])
 
+    def idf(self, term: str) -> float | None:
+        """BM25's idf of `term` (a term as `terms` makes it); None when no chunk holds it."""
+        i = self.vocab.get(term)
+        return None if i is None else float(self._idf[i])
+
     @cached_property
     def indptr(self) -> np.ndarray:
         """Cumulated document frequencies by term id (indptr[i + 1] - indptr[i] = df of term
