@@ -401,10 +401,10 @@ def _info(args) -> int:
     manifest = store.read_manifest(index_dir)
     print(to_json({k: v for k, v in manifest.items() if k != "files"}, indent=2))
     if args.verify:
-        from .embedding import get_embedder
+        from .embedding import embedder_for_index
         from .store.folder import load_index
 
-        load_index(index_dir, get_embedder(), verify=True)
+        load_index(index_dir, embedder_for_index(index_dir), verify=True)
         note(f"verified: all {len(manifest['files'])} files match their sha256")
     return 0
 

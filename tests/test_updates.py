@@ -218,3 +218,34 @@ def test_updates_work_where_the_file_system_has_no_hard_links(tmp_path, fake_emb
     index = load_index(index_dir, fake_embedder)
     assert "bread" not in {c.doc_id for c in index.chunks}
     assert ranking(index_dir, fake_embedder)
+
+
+@pytest.mark.slow  # the CLI is a process
+def test_an_index_is_searched_and_updated_with_the_precision_it_was_built_with(
+    tmp_path, monkeypatch
+):
+    """A float32 index (every index made before int8 existed) keeps working by default: the
+    Python API, an ingest into it and the CLI all pick its own precision."""
+    from assistant import embedding
+    from tests.conftest import run_cli
+
+    monkeypatch.setenv("ASSISTANT_EMBEDDER", "fake")
+    monkeypatch.delenv("ASSISTANT_PRECISION", raising=False)
+    monkeypatch.setattr(embedding, "_shared", {})  # the fake models stay in this test
+    docs = tmp_path / "docs"
+    write_docs(docs, TOPICS[:3])
+    index_dir = tmp_path / "index"
+    ingest([docs / "river.txt", docs / "bread.txt"], index_dir, embedder=FakeEmbedder("float32"))
+    assert "precision" not in json.loads((index_dir / "manifest.json").read_text())["model"]
+
+    assistant = Assistant.open(index_dir)
+    assert assistant.embedder.precision == "float32"
+    assert assistant.ask(QUESTIONS[0]).passages
+    ingest([docs / "moon.txt"], index_dir)
+    manifest = json.loads((index_dir / "manifest.json").read_text())
+    assert "precision" not in manifest["model"] and manifest["counts"]["documents"] == 3
+    asked = run_cli("ask", QUESTIONS[0], "--json", "--index", str(index_dir))
+    assert asked.returncode == 0 and json.loads(asked.stdout)["passages"], asked.stderr
+
+    ingest([docs], index_dir, rebuild=True)  # a rebuild takes today's default
+    assert json.loads((index_dir / "manifest.json").read_text())["model"]["precision"] == "int8"

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..embedding import Embedder, get_embedder
+from ..embedding import Embedder, embedder_for_index
 from ..errors import AssistantError, IndexMissingError, InvalidArgumentError
 from ..schema import Answer, Passage
 from ..settings import index_dir_or_default
@@ -112,8 +112,9 @@ class Assistant:
     def open(
         cls, index_dir: str | Path | None = None, embedder: Embedder | None = None
     ) -> Assistant:
-        embedder = embedder or get_embedder()
-        return cls(load_index(index_dir_or_default(index_dir), embedder), embedder)
+        index_dir = index_dir_or_default(index_dir)
+        embedder = embedder or embedder_for_index(index_dir)
+        return cls(load_index(index_dir, embedder), embedder)
 
     def ask(
         self,

@@ -351,5 +351,5 @@ def _encoder(embedder: Embedder, ray: bool, ray_address: str | None):
     from . import distributed
 
     return lambda texts, spans, progress=None: distributed.encode_with_spans(
-        texts, spans, address=ray_address, progress=progress
+        texts, spans, address=ray_address, progress=progress, precision=embedder.precision
     )

@@ -60,6 +60,7 @@ def encode_with_spans(
     address: str | None = None,
     workers: int | None = None,
     progress: Progress | None = None,
+    precision: str | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """`Embedder.encode_with_spans` computed by a pool of Ray actors (one per CPU of the
     cluster unless `workers` says otherwise), results in the order of `texts`."""
@@ -68,23 +69,23 @@ def encode_with_spans(
     if not texts:
         from ..embedding import get_embedder
 
-        return get_embedder().encode_with_spans([], [])
+        return get_embedder(precision).encode_with_spans([], [])
     cpus = int(ray.cluster_resources().get("CPU", 1))
     shards = [(texts[i : i + SHARD], spans[i : i + SHARD]) for i in range(0, len(texts), SHARD)]
     count = max(1, min(workers or cpus, len(shards)))
 
     @ray.remote(num_cpus=1)
     class Encoder:
-        def __init__(self) -> None:
+        def __init__(self, precision: str | None) -> None:
             os.environ.setdefault("ASSISTANT_THREADS", "1")  # one core per actor
             from ..embedding import Embedder
 
-            self.embedder = Embedder()
+            self.embedder = Embedder(precision=precision)
 
         def encode(self, shard) -> tuple[np.ndarray, np.ndarray]:
             return self.embedder.encode_with_spans(*shard)
 
-    pool = ray.util.ActorPool([Encoder.remote() for _ in range(count)])
+    pool = ray.util.ActorPool([Encoder.remote(precision) for _ in range(count)])
     vectors, span_vectors = [], []
     try:
         for shard, (block, span_block) in zip(

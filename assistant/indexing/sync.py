@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
-from ..embedding import Embedder, Progress, get_embedder
+from ..embedding import Embedder, Progress, embedder_for_index, get_embedder
 from ..errors import DocumentError, IndexMissingError, InvalidArgumentError, NoDocumentsError
 from ..schema import display_title
 from ..settings import (
@@ -104,7 +104,7 @@ def ingest(
     index_dir = resolve_index_dir(index_dir)
     report = IngestReport(index_dir)
     prepare(index_dir)  # refuses a path whose contents are not ours to replace
-    embedder = embedder or get_embedder()
+    embedder = embedder or (get_embedder() if rebuild else embedder_for_index(index_dir))
     with writer_lock(index_dir):
         remove_leftovers(index_dir)  # of writers killed earlier
         old = None if rebuild else _existing_index(index_dir, embedder)
@@ -151,7 +151,7 @@ def remove(
     report = IngestReport(index_dir)
     read_manifest(index_dir)  # a clear error when there is no index
     check_index_path(index_dir)
-    embedder = embedder or get_embedder()
+    embedder = embedder or embedder_for_index(index_dir)
     with writer_lock(index_dir):
         old = load_index(index_dir, embedder)
         targets = [str(p) for p in paths]
